@@ -1,0 +1,67 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Rust-for-Linux guest drivers for ENA and NVMe, with their test rig.
+#
+#   make setup     install everything (apt, cargo, pip) and build the cached
+#                  guest kernel; idempotent
+#   make           build every out-of-tree module (KDIR= overrides the tree)
+#   make check     set-up, build, host-side tests and guest selftests
+#   make demo      boot a guest, load what we built and show it working
+#   make lint      W=1 build, rustfmtcheck and CLIPPY=1, failing on warnings
+#
+# Long builds live in $(RFL_CACHE) (default ~/.cache/rfl-drivers), outside
+# the repository, keyed by version and config.
+
+SHELL := /bin/bash
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+export LIBCLANG_PATH := /usr/lib/llvm-19/lib
+
+KMAKE_ARGS := LLVM=-19 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc BINDGEN=bindgen \
+	RUSTFMT=/usr/bin/rustfmt CLIPPY_DRIVER=/usr/bin/clippy-driver
+# Resolved lazily: before `make setup` the cache does not exist yet.
+KDIR ?= $(shell $(TOP)/scripts/kdir)
+KMAKE = $(MAKE) -C $(KDIR) M=$(TOP) $(KMAKE_ARGS)
+
+RUST_SOURCES = $(shell find $(TOP)/drivers $(TOP)/rust-bindings $(TOP)/selftests -name '*.rs' -not -path '*/generated/*' 2>/dev/null)
+
+.PHONY: all modules setup check demo lint rustfmt rustfmtcheck clippy clean help
+
+all: modules
+
+help:
+	@sed -n '3,13p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
+
+setup:
+	@if [ "$$(id -u)" = 0 ]; then $(TOP)/scripts/setup-host.sh; \
+	 else sudo $(TOP)/scripts/setup-host.sh; fi
+	@$(TOP)/scripts/build-kernel.sh
+
+modules: kdir-ok
+	+$(KMAKE) modules
+
+.PHONY: kdir-ok
+kdir-ok:
+	@test -f "$(KDIR)/Module.symvers" || { echo "No Rust-enabled 6.12 build tree at '$(KDIR)': run 'make setup' or pass KDIR=<tree>" >&2; exit 1; }
+
+rustfmt:
+	/usr/bin/rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(RUST_SOURCES)
+
+rustfmtcheck:
+	/usr/bin/rustfmt --check --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(RUST_SOURCES)
+
+# Rebuild from scratch with extra warnings and with clippy; any warning fails.
+lint: kdir-ok rustfmtcheck
+	@$(TOP)/scripts/lint-build "$(KDIR)"
+
+clippy: lint
+
+check: setup
+	@$(TOP)/scripts/check
+
+demo: setup
+	@$(TOP)/scripts/demo
+
+clean:
+	-test -d "$(KDIR)" && $(KMAKE) clean
+	rm -rf $(TOP)/rust-bindings/generated

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C API our Rust abstractions use. bindgen reads this header at build
+ * time (see the top-level Kbuild) with the kernel tree's own clang flags.
+ *
+ * Static inline functions and macros have no symbol to link against, so
+ * helpers.c wraps each one we need in a real function; their prototypes are
+ * declared here so that bindgen emits them too.
+ */
+#ifndef RUST_BINDINGS_HELPER_H
+#define RUST_BINDINGS_HELPER_H
+
+#include <linux/completion.h>
+#include <linux/device.h>
+#include <linux/dma-mapping.h>
+#include <linux/errno.h>
+#include <linux/interrupt.h>
+#include <linux/io.h>
+#include <linux/jiffies.h>
+#include <linux/module.h>
+#include <linux/pci.h>
+#include <linux/slab.h>
+
+/* Constants bindgen cannot see through macros. */
+extern const gfp_t RB_GFP_KERNEL;
+extern const gfp_t RB_GFP_ATOMIC;
+
+/* MMIO accessors: on x86 these are inline functions. */
+u8 rb_readb(const volatile void __iomem *addr);
+u16 rb_readw(const volatile void __iomem *addr);
+u32 rb_readl(const volatile void __iomem *addr);
+u64 rb_readq(const volatile void __iomem *addr);
+void rb_writeb(u8 value, volatile void __iomem *addr);
+void rb_writew(u16 value, volatile void __iomem *addr);
+void rb_writel(u32 value, volatile void __iomem *addr);
+void rb_writeq(u64 value, volatile void __iomem *addr);
+u32 rb_readl_relaxed(const volatile void __iomem *addr);
+void rb_writel_relaxed(u32 value, volatile void __iomem *addr);
+
+/* Memory barriers for descriptor rings shared with a device. */
+void rb_dma_rmb(void);
+void rb_dma_wmb(void);
+
+/* Device and PCI accessors that are macros or inline. */
+void *rb_dev_get_drvdata(const struct device *dev);
+void rb_dev_set_drvdata(struct device *dev, void *data);
+resource_size_t rb_pci_resource_start(struct pci_dev *pdev, int bar);
+resource_size_t rb_pci_resource_len(struct pci_dev *pdev, int bar);
+unsigned long rb_pci_resource_flags(struct pci_dev *pdev, int bar);
+bool rb_dev_is_pci(const struct device *dev);
+struct pci_dev *rb_to_pci_dev(struct device *dev);
+
+/* DMA. */
+int rb_dma_set_mask_and_coherent(struct device *dev, u64 mask);
+int rb_dma_mapping_error(struct device *dev, dma_addr_t addr);
+dma_addr_t rb_dma_map_single(struct device *dev, void *ptr, size_t size,
+			     enum dma_data_direction dir);
+void rb_dma_unmap_single(struct device *dev, dma_addr_t addr, size_t size,
+			 enum dma_data_direction dir);
+void rb_dma_sync_single_for_cpu(struct device *dev, dma_addr_t addr,
+				size_t size, enum dma_data_direction dir);
+void rb_dma_sync_single_for_device(struct device *dev, dma_addr_t addr,
+				   size_t size, enum dma_data_direction dir);
+
+/* IRQ. */
+int rb_request_irq(unsigned int irq, irq_handler_t handler,
+		   unsigned long flags, const char *name, void *dev);
+
+/* Completion. */
+void rb_init_completion(struct completion *c);
+void rb_reinit_completion(struct completion *c);
+
+/* Time. */
+unsigned long rb_msecs_to_jiffies(unsigned int ms);
+
+#endif /* RUST_BINDINGS_HELPER_H */
