@@ -1,0 +1,47 @@
+# shellcheck shell=bash
+# Helpers for the guest selftests (sourced by each test script).
+# A test prints what it does, and ends with `pass` or `fail "reason"`.
+# A missing prerequisite is a failure with its reason, never a skip.
+
+RFL_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+fail() { echo "FAIL: $*"; exit 1; }
+pass() { echo "PASS${1:+: $*}"; exit 0; }
+log() { echo "$*"; }
+
+require_cmd() {
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null || fail "missing tool '$c' in the guest (install it on the host: make setup)"
+    done
+}
+
+# Path of one of our built modules; fails if it was not built.
+our_module() {
+    local ko
+    ko=$(find "$RFL_TOP/drivers" "$RFL_TOP/selftests/modules" -name "$1.ko" 2>/dev/null | head -1)
+    [ -n "$ko" ] || fail "module $1.ko not built (run 'make' at the top)"
+    echo "$ko"
+}
+
+# PCI addresses (BDF) of the devices with this vendor and device ID.
+pci_devices() {
+    local vendor=$1 device=$2 d
+    for d in /sys/bus/pci/devices/*; do
+        [ "$(cat "$d/vendor")" = "$vendor" ] && [ "$(cat "$d/device")" = "$device" ] && basename "$d"
+    done
+}
+
+# Kernel log lines since the last `kmsg_mark`.
+kmsg_mark() { KMSG_MARK=$(dmesg | wc -l); }
+kmsg_since() { dmesg | tail -n +"$((KMSG_MARK + 1))"; }
+
+# Waits up to $2 seconds (default 10) for a path to exist.
+wait_for_path() {
+    local path=$1 secs=${2:-10} i
+    for ((i = 0; i < secs * 10; i++)); do
+        [ -e "$path" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
