@@ -15,6 +15,23 @@ set -euo pipefail
 say() { echo "build-qemu: $*" >&2; }
 die() { echo "build-qemu: ERROR: $*" >&2; exit 1; }
 
+# QEMU run from its build tree is "relocatable": it looks for the firmware
+# path under build/qemu-bundle/<firmwarepath>. Point those at the system
+# firmware (seabios, qemu-system-data, ipxe-qemu packages).
+link_firmware() { # link_firmware BUILD_DIR
+    local d
+    for d in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
+        [ -e "$1/qemu-bundle$d" ] && continue
+        mkdir -p "$(dirname "$1/qemu-bundle$d")"
+        ln -s "$d" "$1/qemu-bundle$d"
+    done
+    # A paused pc machine must come up (it loads the BIOS); `timeout` ends it.
+    local out status=0
+    out=$(timeout 3 "$1/qemu-system-x86_64" -nodefaults -display none -M pc -S \
+        -monitor none -serial none </dev/null 2>&1) || status=$?
+    [ $status = 124 ] || die "$1/qemu-system-x86_64 cannot start a pc machine: $out (firmware packages: seabios qemu-system-data ipxe-qemu)"
+}
+
 has_vfio_user() { "$1" -nodefaults -machine none -device help 2>/dev/null | grep -q '"vfio-user-pci"'; }
 
 if [ -z "${RFL_FORCE_QEMU_BUILD:-}" ] && sys=$(command -v qemu-system-x86_64) && has_vfio_user "$sys"; then
@@ -42,6 +59,7 @@ root=$RFL_CACHE/qemu
 for stamp in $(ls -1d "$root"/*-"$recipe_hash"/.build-complete 2>/dev/null | sort -rV); do
     bin=$(dirname "$stamp")/build/qemu-system-x86_64
     if [ -x "$bin" ] && has_vfio_user "$bin"; then
+        link_firmware "$(dirname "$bin")"
         say "reusing $bin"
         echo "$bin"
         exit 0
@@ -67,6 +85,7 @@ for v in "${versions[@]}"; do
     dpkg --compare-versions "$upstream" ge 10.1 || { say "skip $v (< 10.1)"; continue; }
     dir=$root/${v//[:~+]/_}-$recipe_hash
     if [ -f "$dir/.build-complete" ]; then
+        link_firmware "$dir/build"
         echo "$dir/build/qemu-system-x86_64"; exit 0
     fi
     say "trying qemu $v in $dir"
@@ -94,6 +113,7 @@ for v in "${versions[@]}"; do
     rm -rf "$dir"; mv "$dir.tmp" "$dir"
     # Meson embeds the build dir in the binary only for tests; the binary itself is relocatable.
     has_vfio_user "$dir/build/qemu-system-x86_64" || die "moved QEMU $v does not run (from $dir/build)"
+    link_firmware "$dir/build"
     date -u +%FT%TZ > "$dir/.build-complete"
     say "built QEMU $v"
     echo "$dir/build/qemu-system-x86_64"
