@@ -420,3 +420,252 @@ fn region_write(port: &Port, m: &Msg) -> Result<Vec<u8>, i32> {
     port.lock().write(region, off, &m.body[16..16 + count])?;
     Ok(m.body[..16].to_vec())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ena::{Config, Ena};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+    struct Client {
+        s: UnixStream,
+        id: u16,
+    }
+
+    impl Client {
+        fn call(
+            &mut self,
+            cmd: u16,
+            flags: u32,
+            body: &[u8],
+            fds: &[RawFd],
+        ) -> (u32, u32, Vec<u8>) {
+            self.id += 1;
+            let mut m = Vec::new();
+            m.extend_from_slice(&self.id.to_le_bytes());
+            m.extend_from_slice(&cmd.to_le_bytes());
+            m.extend_from_slice(&((HDR + body.len()) as u32).to_le_bytes());
+            m.extend_from_slice(&flags.to_le_bytes());
+            m.extend_from_slice(&0u32.to_le_bytes());
+            m.extend_from_slice(body);
+            let mut iov = libc::iovec {
+                iov_base: m.as_mut_ptr().cast(),
+                iov_len: m.len(),
+            };
+            let mut cbuf = [0u64; 16];
+            // SAFETY: zeroed msghdr is valid; filled below with live buffers.
+            let mut mh: libc::msghdr = unsafe { std::mem::zeroed() };
+            mh.msg_iov = &mut iov;
+            mh.msg_iovlen = 1;
+            if !fds.is_empty() {
+                // SAFETY: CMSG helpers on our own control buffer, sized for 16 fds.
+                unsafe {
+                    let len = libc::CMSG_SPACE((fds.len() * 4) as u32) as usize;
+                    mh.msg_control = cbuf.as_mut_ptr().cast();
+                    mh.msg_controllen = len as _;
+                    let c = libc::CMSG_FIRSTHDR(&mh);
+                    (*c).cmsg_level = libc::SOL_SOCKET;
+                    (*c).cmsg_type = libc::SCM_RIGHTS;
+                    (*c).cmsg_len = libc::CMSG_LEN((fds.len() * 4) as u32) as _;
+                    let d = libc::CMSG_DATA(c) as *mut RawFd;
+                    for (k, fd) in fds.iter().enumerate() {
+                        d.add(k).write_unaligned(*fd);
+                    }
+                }
+            }
+            // SAFETY: sendmsg with the message built above.
+            let n = unsafe { libc::sendmsg(self.s.as_raw_fd(), &mh, 0) };
+            assert_eq!(n as usize, m.len(), "sendmsg");
+            if flags & F_NO_REPLY != 0 {
+                return (0, 0, Vec::new());
+            }
+            let mut h = [0u8; HDR];
+            self.s.read_exact(&mut h).expect("reply header");
+            assert_eq!(le16(&h, 0), self.id, "reply id matches");
+            let size = le32(&h, 4) as usize;
+            let mut b = vec![0u8; size - HDR];
+            self.s.read_exact(&mut b).expect("reply body");
+            (le32(&h, 8), le32(&h, 12), b)
+        }
+    }
+
+    fn memfd(size: i64) -> OwnedFd {
+        // SAFETY: memfd_create with a static name; result checked.
+        let fd = unsafe { libc::memfd_create(c"ram".as_ptr(), 0) };
+        assert!(fd >= 0);
+        // SAFETY: fd is fresh and owned here.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: resize our memfd.
+        assert_eq!(unsafe { libc::ftruncate(fd.as_raw_fd(), size) }, 0);
+        fd
+    }
+
+    #[test]
+    fn protocol_roundtrip_with_dma_and_irqs() {
+        let dir = std::env::temp_dir().join(format!("ena-model-test-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("s.sock");
+        let _ = std::fs::remove_file(&path);
+        let l = UnixListener::bind(&path).expect("bind");
+        let cfg = Config {
+            name: "p".into(),
+            mac: [6, 0xed, 0xa0, 0, 0, 1],
+            queues: 2,
+            readless: false,
+            moderation: false,
+            max_mtu: 9000,
+        };
+        let port = Port::new("p".into(), pci::Function::new(Ena::new(cfg)));
+        let p2 = port.clone();
+        std::thread::spawn(move || serve(l, p2));
+        let mut c = Client {
+            s: UnixStream::connect(&path).expect("connect"),
+            id: 0,
+        };
+        // Anything before VERSION is refused.
+        let (fl, err, _) = c.call(CMD_DEVICE_GET_INFO, 0, &[0; 16], &[]);
+        assert!(
+            fl & F_ERROR != 0 && err != 0,
+            "request before negotiation must fail visibly"
+        );
+        let mut v = vec![0, 0, 0, 0];
+        v.extend_from_slice(b"{\"capabilities\":{\"max_msg_fds\":16}}\0");
+        let (fl, _, b) = c.call(CMD_VERSION, 0, &v, &[]);
+        assert_eq!(fl & F_ERROR, 0);
+        let caps = String::from_utf8_lossy(&b[4..]).to_string();
+        assert!(
+            caps.contains("max_msg_fds") && caps.ends_with('\0'),
+            "caps {caps:?}"
+        );
+        let (_, _, b) = c.call(CMD_DEVICE_GET_INFO, 0, &[0; 16], &[]);
+        assert_eq!(le32(&b, 4) & DEVICE_FLAGS_PCI, DEVICE_FLAGS_PCI);
+        assert_eq!(le32(&b, 8), pci::NUM_REGIONS);
+        // Config space: identity and MSI-X capability.
+        let mut rd = Vec::new();
+        rd.extend_from_slice(&0u64.to_le_bytes());
+        rd.extend_from_slice(&pci::REGION_CONFIG.to_le_bytes());
+        rd.extend_from_slice(&256u32.to_le_bytes());
+        let (_, _, b) = c.call(CMD_REGION_READ, 0, &rd, &[]);
+        let cs = &b[16..];
+        assert_eq!((le16(cs, 0), le16(cs, 2)), (0x1d0f, 0xec20));
+        assert_eq!(cs[0x40], 0x11, "MSI-X capability");
+        assert_eq!(le16(cs, 0x42) & 0x7ff, 2, "3 vectors: table size - 1");
+        // Region info for BAR0 and an absent BAR.
+        let mut ri = vec![0u8; 32];
+        ri[0..4].copy_from_slice(&32u32.to_le_bytes());
+        let (_, _, b) = c.call(CMD_GET_REGION_INFO, 0, &ri, &[]);
+        assert_eq!(le64(&b, 16), 0x4000);
+        ri[8] = 2;
+        let (_, _, b) = c.call(CMD_GET_REGION_INFO, 0, &ri, &[]);
+        assert_eq!(le64(&b, 16), 0, "BAR2 absent (no LLQ)");
+        ri[8] = 50;
+        assert!(c.call(CMD_GET_REGION_INFO, 0, &ri, &[]).0 & F_ERROR != 0);
+        // DMA map a memfd as guest RAM at 1 MiB, and one mapping without fd.
+        let ram = memfd(1 << 20);
+        let mut dm = Vec::new();
+        dm.extend_from_slice(&32u32.to_le_bytes());
+        dm.extend_from_slice(&3u32.to_le_bytes());
+        dm.extend_from_slice(&0u64.to_le_bytes());
+        dm.extend_from_slice(&(1u64 << 20).to_le_bytes());
+        dm.extend_from_slice(&(1u64 << 20).to_le_bytes());
+        assert_eq!(
+            c.call(CMD_DMA_MAP, 0, &dm, &[ram.as_raw_fd()]).0 & F_ERROR,
+            0
+        );
+        dm[16..24].copy_from_slice(&0xc0000u64.to_le_bytes());
+        dm[24..32].copy_from_slice(&0x10000u64.to_le_bytes());
+        assert_eq!(c.call(CMD_DMA_MAP, 0, &dm, &[]).0 & F_ERROR, 0);
+        // Overlapping map refused with an errno.
+        let (fl, err, _) = c.call(CMD_DMA_MAP, 0, &dm, &[]);
+        assert!(fl & F_ERROR != 0 && err == libc::EINVAL as u32);
+        // MSI-X eventfds for all 3 vectors.
+        // SAFETY: eventfd creation; results checked.
+        let efds: Vec<OwnedFd> = (0..3)
+            .map(|_| unsafe { OwnedFd::from_raw_fd(libc::eventfd(0, libc::EFD_NONBLOCK)) })
+            .collect();
+        let mut si = Vec::new();
+        si.extend_from_slice(&20u32.to_le_bytes());
+        si.extend_from_slice(&(IRQ_SET_DATA_EVENTFD | IRQ_SET_ACTION_TRIGGER).to_le_bytes());
+        si.extend_from_slice(&pci::IRQ_MSIX.to_le_bytes());
+        si.extend_from_slice(&0u32.to_le_bytes());
+        si.extend_from_slice(&3u32.to_le_bytes());
+        let raw: Vec<RawFd> = efds.iter().map(|f| f.as_raw_fd()).collect();
+        assert_eq!(c.call(CMD_SET_IRQS, 0, &si, &raw).0 & F_ERROR, 0);
+        // Posted BAR0 writes: set up the admin queue in the memfd RAM, then an
+        // admin command whose completion must raise vector 0.
+        let wr = |c: &mut Client, off: u64, val: u32, post: bool| {
+            let mut w = Vec::new();
+            w.extend_from_slice(&off.to_le_bytes());
+            w.extend_from_slice(&pci::REGION_BAR0.to_le_bytes());
+            w.extend_from_slice(&4u32.to_le_bytes());
+            w.extend_from_slice(&val.to_le_bytes());
+            c.call(CMD_REGION_WRITE, if post { F_NO_REPLY } else { 0 }, &w, &[]);
+        };
+        let aq = 1u64 << 20;
+        let acq = aq + 0x1000;
+        wr(&mut c, 0x10, aq as u32, true);
+        wr(&mut c, 0x18, 0x0040_0020, true);
+        wr(&mut c, 0x20, acq as u32, true);
+        wr(&mut c, 0x28, 0x0040_0020, true);
+        wr(&mut c, 0x4c, 0, true);
+        // Write a GET_FEATURE(26) command into "guest RAM" through the memfd.
+        let mut cmd = [0u8; 64];
+        cmd[2] = 8;
+        cmd[3] = 1;
+        cmd[17] = 26;
+        // SAFETY: pwrite of a local buffer into our memfd.
+        let n = unsafe { libc::pwrite(ram.as_raw_fd(), cmd.as_ptr().cast(), 64, 0) };
+        assert_eq!(n, 64);
+        wr(&mut c, 0x2c, 1, false);
+        let mut e = [0u8; 64];
+        // SAFETY: pread into a local buffer from our memfd.
+        let n = unsafe { libc::pread(ram.as_raw_fd(), e.as_mut_ptr().cast(), 64, 0x1000) };
+        assert_eq!(n, 64);
+        assert_eq!((e[2], e[3] & 1), (0, 1), "ACQ entry: success, phase 1");
+        assert_eq!(le32(&e, 8), 0x1f, "supported AENQ groups");
+        let mut cnt = [0u8; 8];
+        // SAFETY: read of an eventfd counter into a local buffer.
+        let n = unsafe { libc::read(efds[0].as_raw_fd(), cnt.as_mut_ptr().cast(), 8) };
+        assert_eq!(n, 8, "vector 0 eventfd was signalled");
+        // Unaligned BAR0 access: logged, device keeps serving.
+        let mut rd = Vec::new();
+        rd.extend_from_slice(&0x58u64.to_le_bytes());
+        rd.extend_from_slice(&pci::REGION_BAR0.to_le_bytes());
+        rd.extend_from_slice(&4u32.to_le_bytes());
+        let (_, _, b) = c.call(CMD_REGION_READ, 0, &rd, &[]);
+        assert_eq!(le32(&b, 16) & 1, 1, "DEV_STS ready");
+        rd[12] = 2;
+        let (_, _, b) = c.call(CMD_REGION_READ, 0, &rd, &[]);
+        assert_eq!(&b[16..18], &[0xff, 0xff]);
+        // Unmap everything; a doorbell now cannot reach the ring (DMA error counted).
+        let mut um = Vec::new();
+        um.extend_from_slice(&24u32.to_le_bytes());
+        um.extend_from_slice(&DMA_UNMAP_ALL.to_le_bytes());
+        um.extend_from_slice(&[0u8; 16]);
+        assert_eq!(c.call(CMD_DMA_UNMAP, 0, &um, &[]).0 & F_ERROR, 0);
+        wr(&mut c, 0x2c, 2, false);
+        assert!(port.lock().ena.stats.dma_errors >= 1);
+        assert_eq!(port.lock().ena.mem.count(), 0);
+        // Garbage message size: the connection is dropped, the server survives.
+        let mut bad = Client {
+            s: UnixStream::connect(&path).expect("second connect"),
+            id: 0,
+        };
+        drop(c);
+        let mut m = [0u8; 16];
+        m[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        bad.s.write_all(&m).expect("write");
+        let mut again = Client {
+            s: UnixStream::connect(&path).expect("third connect"),
+            id: 0,
+        };
+        drop(bad);
+        let (fl, _, _) = again.call(CMD_VERSION, 0, &v, &[]);
+        assert_eq!(
+            fl & F_ERROR,
+            0,
+            "server still serving after a malformed client"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
