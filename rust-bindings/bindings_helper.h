@@ -10,16 +10,24 @@
 #ifndef RUST_BINDINGS_HELPER_H
 #define RUST_BINDINGS_HELPER_H
 
+#include <linux/blk-mq.h>
+#include <linux/blk-mq-pci.h>
+#include <linux/blkdev.h>
 #include <linux/completion.h>
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/errno.h>
 #include <linux/interrupt.h>
 #include <linux/io.h>
+#include <linux/irq_poll.h>
 #include <linux/jiffies.h>
+#include <linux/kstrtox.h>
+#include <linux/moduleparam.h>
 #include <linux/module.h>
 #include <linux/pci.h>
+#include <linux/scatterlist.h>
 #include <linux/slab.h>
+#include <linux/dmapool.h>
 
 /* Constants bindgen cannot see through macros. */
 extern const gfp_t RB_GFP_KERNEL;
@@ -49,6 +57,7 @@ resource_size_t rb_pci_resource_len(struct pci_dev *pdev, int bar);
 unsigned long rb_pci_resource_flags(struct pci_dev *pdev, int bar);
 bool rb_dev_is_pci(const struct device *dev);
 struct pci_dev *rb_to_pci_dev(struct device *dev);
+bool rb_driver_override_matches(struct device *dev);
 
 /* DMA. */
 int rb_dma_set_mask_and_coherent(struct device *dev, u64 mask);
@@ -69,6 +78,20 @@ int rb_request_irq(unsigned int irq, irq_handler_t handler,
 /* Completion. */
 void rb_init_completion(struct completion *c);
 void rb_reinit_completion(struct completion *c);
+
+/* blk-mq accessors that are inline. */
+void *rb_blk_mq_rq_to_pdu(struct request *rq);
+struct request *rb_blk_mq_rq_from_pdu(void *pdu);
+struct request *rb_blk_mq_tag_to_rq(struct blk_mq_tags *tags, unsigned int tag);
+sector_t rb_blk_rq_pos(const struct request *rq);
+unsigned int rb_blk_rq_bytes(const struct request *rq);
+unsigned short rb_blk_rq_nr_phys_segments(struct request *rq);
+int rb_blk_rq_map_sg(struct request_queue *q, struct request *rq, struct scatterlist *sglist);
+struct gendisk *rb_blk_mq_alloc_disk(struct blk_mq_tag_set *set, struct queue_limits *lim, void *queuedata);
+void rb_sg_init_table(struct scatterlist *sgl, unsigned int nents);
+dma_addr_t rb_sg_dma_address(struct scatterlist *sg);
+unsigned int rb_sg_dma_len(struct scatterlist *sg);
+struct scatterlist *rb_sg_next(struct scatterlist *sg);
 
 /* Time. */
 unsigned long rb_msecs_to_jiffies(unsigned int ms);

@@ -110,7 +110,9 @@ pub struct CoherentAllocation<T: AsBytes + FromBytes> {
 impl<T: AsBytes + FromBytes> CoherentAllocation<T> {
     /// Allocates `count` zeroed elements for `dev`.
     pub fn alloc_coherent(dev: &Device<Bound>, count: usize, gfp: Flags) -> Result<Self> {
-        let size = core::mem::size_of::<T>().checked_mul(count).ok_or_else(eoverflow)?;
+        let size = core::mem::size_of::<T>()
+            .checked_mul(count)
+            .ok_or_else(eoverflow)?;
         if size == 0 {
             return Err(EINVAL);
         }
@@ -184,7 +186,12 @@ impl<T: AsBytes + FromBytes> CoherentAllocation<T> {
         }
         for (i, value) in src.iter().enumerate() {
             // SAFETY: `offset + i < end <= count`.
-            unsafe { self.cpu_addr.as_ptr().add(offset + i).write_volatile(*value) };
+            unsafe {
+                self.cpu_addr
+                    .as_ptr()
+                    .add(offset + i)
+                    .write_volatile(*value)
+            };
         }
         Ok(())
     }

@@ -44,6 +44,11 @@ unsigned long rb_pci_resource_flags(struct pci_dev *pdev, int bar)
 bool rb_dev_is_pci(const struct device *dev) { return dev_is_pci(dev); }
 struct pci_dev *rb_to_pci_dev(struct device *dev) { return to_pci_dev(dev); }
 
+bool rb_driver_override_matches(struct device *dev)
+{
+	return dev->driver && device_match_driver_override(dev, dev->driver) > 0;
+}
+
 int rb_dma_set_mask_and_coherent(struct device *dev, u64 mask)
 {
 	return dma_set_mask_and_coherent(dev, mask);
@@ -88,3 +93,55 @@ void rb_init_completion(struct completion *c) { init_completion(c); }
 void rb_reinit_completion(struct completion *c) { reinit_completion(c); }
 
 unsigned long rb_msecs_to_jiffies(unsigned int ms) { return msecs_to_jiffies(ms); }
+
+/*
+ * rust-bindings/block/mq.rs uses these values as Rust constants (the C
+ * macros are casts bindgen cannot evaluate); fail the build if they change.
+ */
+static_assert((__force u8)BLK_STS_OK == 0);
+static_assert((__force u8)BLK_STS_NOTSUPP == 1);
+static_assert((__force u8)BLK_STS_TIMEOUT == 2);
+static_assert((__force u8)BLK_STS_NOSPC == 3);
+static_assert((__force u8)BLK_STS_TARGET == 5);
+static_assert((__force u8)BLK_STS_MEDIUM == 7);
+static_assert((__force u8)BLK_STS_PROTECTION == 8);
+static_assert((__force u8)BLK_STS_RESOURCE == 9);
+static_assert((__force u8)BLK_STS_IOERR == 10);
+static_assert((__force u8)BLK_STS_DEV_RESOURCE == 13);
+static_assert((__force u32)REQ_FUA == 1u << 17);
+static_assert((__force u32)REQ_OP_MASK == 0xff);
+static_assert((__force u32)BLK_FEAT_WRITE_CACHE == 1u << 0);
+static_assert((__force u32)BLK_FEAT_FUA == 1u << 1);
+static_assert((__force u32)BLK_FEAT_POLL == 1u << 9);
+
+void *rb_blk_mq_rq_to_pdu(struct request *rq) { return blk_mq_rq_to_pdu(rq); }
+struct request *rb_blk_mq_rq_from_pdu(void *pdu) { return blk_mq_rq_from_pdu(pdu); }
+
+struct request *rb_blk_mq_tag_to_rq(struct blk_mq_tags *tags, unsigned int tag)
+{
+	return blk_mq_tag_to_rq(tags, tag);
+}
+
+sector_t rb_blk_rq_pos(const struct request *rq) { return blk_rq_pos(rq); }
+unsigned int rb_blk_rq_bytes(const struct request *rq) { return blk_rq_bytes(rq); }
+
+unsigned short rb_blk_rq_nr_phys_segments(struct request *rq)
+{
+	return blk_rq_nr_phys_segments(rq);
+}
+
+int rb_blk_rq_map_sg(struct request_queue *q, struct request *rq, struct scatterlist *sglist)
+{
+	return blk_rq_map_sg(q, rq, sglist);
+}
+
+struct gendisk *rb_blk_mq_alloc_disk(struct blk_mq_tag_set *set, struct queue_limits *lim,
+				     void *queuedata)
+{
+	return blk_mq_alloc_disk(set, lim, queuedata);
+}
+
+void rb_sg_init_table(struct scatterlist *sgl, unsigned int nents) { sg_init_table(sgl, nents); }
+dma_addr_t rb_sg_dma_address(struct scatterlist *sg) { return sg_dma_address(sg); }
+unsigned int rb_sg_dma_len(struct scatterlist *sg) { return sg_dma_len(sg); }
+struct scatterlist *rb_sg_next(struct scatterlist *sg) { return sg_next(sg); }

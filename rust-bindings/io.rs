@@ -247,7 +247,11 @@ pub trait IoKnownSize: Io {
     /// `offset`; a build error if the offset does not fit `MIN_SIZE`.
     #[inline(always)]
     fn io_addr_assert<U>(&self, offset: usize) -> usize {
-        build_assert!(offset_valid(offset, core::mem::size_of::<U>(), Self::MIN_SIZE));
+        build_assert!(offset_valid(
+            offset,
+            core::mem::size_of::<U>(),
+            Self::MIN_SIZE
+        ));
         self.addr() + offset
     }
 

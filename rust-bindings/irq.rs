@@ -151,7 +151,7 @@ impl<T: Handler + 'static> Registration<T> {
         unsafe { bindings::synchronize_irq(self.request.irq) };
     }
 
-    unsafe extern "C" fn handle_callback(
+    extern "C" fn handle_callback(
         _irq: core::ffi::c_int,
         cookie: *mut core::ffi::c_void,
     ) -> bindings::irqreturn_t {
@@ -172,7 +172,10 @@ impl<T: Handler + 'static> PinnedDrop for Registration<T> {
         // `free_irq` waits for running handlers before returning, so the
         // handler is not used after this point.
         unsafe {
-            bindings::free_irq(self.request.irq, core::ptr::from_ref(&*self).cast_mut().cast())
+            bindings::free_irq(
+                self.request.irq,
+                core::ptr::from_ref(&*self).cast_mut().cast(),
+            )
         };
     }
 }

@@ -188,7 +188,7 @@ impl<T: Driver> Adapter<T> {
             // SAFETY: `id` points to the matched entry: ours (whose
             // `driver_data` is the entry index), a dynamic ID or the core's
             // catch-all entry for `driver_override`.
-            let index = unsafe { (*id).driver_data } as usize;
+            let index = unsafe { (*id).driver_data };
             let info = T::ID_TABLE.info(index).ok_or(EINVAL)?;
             match T::probe(dev, info) {
                 Ok(data) => {
@@ -526,13 +526,22 @@ impl Device<Core> {
         unsafe { bindings::pci_set_master(self.as_raw()) };
     }
 
+    /// Whether the device's `driver_override` (set through sysfs) names the
+    /// driver being probed, i.e. the user chose this driver for it.
+    pub fn matched_by_driver_override(&self) -> bool {
+        // SAFETY: The device is valid; during probe its driver is set.
+        unsafe { bindings::rb_driver_override_matches(self.as_dev_raw()) }
+    }
+
     /// Sets the streaming and coherent DMA masks. Call it once in probe,
     /// before any DMA allocation or mapping (upstream marks the equivalent
     /// `dma::Device` method `unsafe` for that reason; here the `Core`
     /// context confines it to bus callbacks).
     pub fn dma_set_mask_and_coherent(&self, mask: DmaMask) -> Result {
         // SAFETY: The device is valid.
-        to_result(unsafe { bindings::rb_dma_set_mask_and_coherent(self.as_dev_raw(), mask.value()) })
+        to_result(unsafe {
+            bindings::rb_dma_set_mask_and_coherent(self.as_dev_raw(), mask.value())
+        })
     }
 }
 
@@ -558,6 +567,41 @@ impl Device<Bound> {
     pub fn alloc_irq_vectors(&self, min: u32, max: u32, types: IrqTypes) -> Result<IrqVectors> {
         // SAFETY: The device is valid and bound.
         let ret = unsafe { bindings::pci_alloc_irq_vectors(self.as_raw(), min, max, types.0) };
+        let count = u32::try_from(ret).map_err(|_| Error::from_errno(ret))?;
+        // INVARIANT: `count` vectors were just allocated.
+        let inner = IrqVectorsInner {
+            pdev: self.to_aref(),
+            count,
+        };
+        Ok(IrqVectors {
+            inner: Arc::new(inner, GFP_KERNEL)?,
+        })
+    }
+
+    /// Like [`Device::alloc_irq_vectors`], but spreads the vectors after the
+    /// first `pre_vectors` over the CPUs (`pci_alloc_irq_vectors_affinity`),
+    /// so that each queue's interrupt lands on the CPUs that submit to it.
+    pub fn alloc_irq_vectors_affinity(
+        &self,
+        min: u32,
+        max: u32,
+        types: IrqTypes,
+        pre_vectors: u32,
+    ) -> Result<IrqVectors> {
+        let mut affd = bindings::irq_affinity {
+            pre_vectors,
+            ..Default::default()
+        };
+        // SAFETY: The device is valid and bound; `affd` lives across the call.
+        let ret = unsafe {
+            bindings::pci_alloc_irq_vectors_affinity(
+                self.as_raw(),
+                min,
+                max,
+                types.0 | bindings::PCI_IRQ_AFFINITY,
+                &mut affd,
+            )
+        };
         let count = u32::try_from(ret).map_err(|_| Error::from_errno(ret))?;
         // INVARIANT: `count` vectors were just allocated.
         let inner = IrqVectorsInner {

@@ -19,15 +19,21 @@
 //! All `unsafe` code of the project lives here; drivers use safe APIs only.
 
 pub mod bindings;
+pub mod block;
 pub mod device;
 pub mod dma;
 pub mod error;
 pub mod io;
 pub mod irq;
+pub mod irq_poll;
+pub mod module_param;
 pub mod pci;
 pub mod print;
 pub mod sync;
 
 // The macros are exported at the crate root by `#[macro_export]`; make them
 // reachable under this module too, as upstream's are under `kernel::`.
-pub use crate::{dev_dbg, dev_err, dev_info, dev_notice, dev_warn, module_pci_driver, pci_device_table};
+pub use crate::{
+    dev_dbg, dev_err, dev_info, dev_notice, dev_warn, module_param_u32, module_pci_driver,
+    pci_device_table,
+};

@@ -64,3 +64,73 @@ impl Completion {
 unsafe impl Send for Completion {}
 // SAFETY: As above; all methods take `&self` and lock internally.
 unsafe impl Sync for Completion {}
+
+/// A lock that is only ever tried, never waited for.
+///
+/// For state touched from several contexts that must not wait on each
+/// other (a completion queue drained from a hard-IRQ handler, a softirq
+/// poll and a sleeping waiter): whoever holds the lock does the work, the
+/// others skip it. Cannot deadlock, even against an interrupt on the same
+/// CPU.
+pub struct TryLock<T> {
+    locked: core::sync::atomic::AtomicBool,
+    data: core::cell::UnsafeCell<T>,
+}
+
+impl<T> TryLock<T> {
+    /// Creates an unlocked lock.
+    pub const fn new(data: T) -> Self {
+        Self {
+            locked: core::sync::atomic::AtomicBool::new(false),
+            data: core::cell::UnsafeCell::new(data),
+        }
+    }
+
+    /// Takes the lock if it is free.
+    pub fn try_lock(&self) -> Option<TryLockGuard<'_, T>> {
+        self.locked
+            .compare_exchange(
+                false,
+                true,
+                core::sync::atomic::Ordering::Acquire,
+                core::sync::atomic::Ordering::Relaxed,
+            )
+            .ok()
+            .map(|_| TryLockGuard { lock: self })
+    }
+}
+
+// SAFETY: The lock hands out access to `T` to one holder at a time, so
+// sharing it is like sending `T`.
+unsafe impl<T: Send> Sync for TryLock<T> {}
+// SAFETY: Owning the lock is owning `T`.
+unsafe impl<T: Send> Send for TryLock<T> {}
+
+/// Access to the data of a held [`TryLock`]; unlocks on drop.
+pub struct TryLockGuard<'a, T> {
+    lock: &'a TryLock<T>,
+}
+
+impl<T> core::ops::Deref for TryLockGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: The guard holds the lock: no other access exists.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T> core::ops::DerefMut for TryLockGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: The guard holds the lock: no other access exists.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T> Drop for TryLockGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock
+            .locked
+            .store(false, core::sync::atomic::Ordering::Release);
+    }
+}

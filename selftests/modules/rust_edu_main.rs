@@ -106,7 +106,10 @@ impl EduShared {
         }
         let seen = self.irq_seen.load(Ordering::Acquire);
         if seen & expected == 0 {
-            dev_err!(pdev, "{what}: interrupt status {seen:#x}, expected {expected:#x}\n");
+            dev_err!(
+                pdev,
+                "{what}: interrupt status {seen:#x}, expected {expected:#x}\n"
+            );
             return Err(EIO);
         }
         Ok(())
@@ -141,14 +144,21 @@ impl EduDriver {
     fn check_registers(pdev: &pci::Device<Core>, shared: &EduShared) -> Result<u32> {
         let id = shared.bar.read32(REG_ID);
         if id & 0xff != EDU_ID_MAGIC {
-            dev_err!(pdev, "identification register {id:#010x}: not an edu device\n");
+            dev_err!(
+                pdev,
+                "identification register {id:#010x}: not an edu device\n"
+            );
             return Err(ENODEV);
         }
         for probe_value in [0x1234_5678u32, 0, 0xffff_ffff, 0xa5a5_5a5a] {
             shared.bar.write32(probe_value, REG_LIVENESS);
             let back = shared.bar.read32(REG_LIVENESS);
             if back != !probe_value {
-                dev_err!(pdev, "liveness: wrote {probe_value:#x}, read {back:#x}, expected {:#x}\n", !probe_value);
+                dev_err!(
+                    pdev,
+                    "liveness: wrote {probe_value:#x}, read {back:#x}, expected {:#x}\n",
+                    !probe_value
+                );
                 return Err(EIO);
             }
         }
@@ -190,14 +200,30 @@ impl EduDriver {
         shared.arm_irq();
         shared.bar.write64(src, REG_DMA_SRC);
         shared.bar.write64(dst, REG_DMA_DST);
-        shared.bar.write64(EDU_DMA_BUFFER_SIZE as u64, REG_DMA_COUNT);
-        shared.bar.write64(DMA_CMD_START | dir | DMA_CMD_IRQ, REG_DMA_CMD);
-        shared.wait_irq(pdev, if to_ram { "DMA to RAM" } else { "DMA from RAM" }, IRQ_DMA)
+        shared
+            .bar
+            .write64(EDU_DMA_BUFFER_SIZE as u64, REG_DMA_COUNT);
+        shared
+            .bar
+            .write64(DMA_CMD_START | dir | DMA_CMD_IRQ, REG_DMA_CMD);
+        shared.wait_irq(
+            pdev,
+            if to_ram { "DMA to RAM" } else { "DMA from RAM" },
+            IRQ_DMA,
+        )
     }
 
     fn check_coherent_dma(pdev: &pci::Device<Core>, shared: &EduShared) -> Result {
-        let out = CoherentAllocation::<u8>::alloc_coherent(pdev.as_ref(), EDU_DMA_BUFFER_SIZE, GFP_KERNEL)?;
-        let back = CoherentAllocation::<u8>::alloc_coherent(pdev.as_ref(), EDU_DMA_BUFFER_SIZE, GFP_KERNEL)?;
+        let out = CoherentAllocation::<u8>::alloc_coherent(
+            pdev.as_ref(),
+            EDU_DMA_BUFFER_SIZE,
+            GFP_KERNEL,
+        )?;
+        let back = CoherentAllocation::<u8>::alloc_coherent(
+            pdev.as_ref(),
+            EDU_DMA_BUFFER_SIZE,
+            GFP_KERNEL,
+        )?;
         for i in 0..EDU_DMA_BUFFER_SIZE {
             out.write(i, pattern(i, 0x5a))?;
         }
@@ -206,7 +232,11 @@ impl EduDriver {
         for i in 0..EDU_DMA_BUFFER_SIZE {
             let got = back.read(i)?;
             if got != pattern(i, 0x5a) {
-                dev_err!(pdev, "coherent DMA: byte {i} is {got:#x}, expected {:#x}\n", pattern(i, 0x5a));
+                dev_err!(
+                    pdev,
+                    "coherent DMA: byte {i} is {got:#x}, expected {:#x}\n",
+                    pattern(i, 0x5a)
+                );
                 return Err(EIO);
             }
         }
@@ -228,7 +258,12 @@ impl EduDriver {
         Self::dma(pdev, shared, back.dma_handle(), true)?;
         let back = back.unmap();
         if let Some(i) = (0..EDU_DMA_BUFFER_SIZE).find(|&i| back[i] != pattern(i, 0xc3)) {
-            dev_err!(pdev, "streaming DMA: byte {i} is {:#x}, expected {:#x}\n", back[i], pattern(i, 0xc3));
+            dev_err!(
+                pdev,
+                "streaming DMA: byte {i} is {:#x}, expected {:#x}\n",
+                back[i],
+                pattern(i, 0xc3)
+            );
             return Err(EIO);
         }
         Ok(())
@@ -298,7 +333,11 @@ impl pci::Driver for EduDriver {
         // Nothing runs on the device between operations; make sure no
         // interrupt is in flight before the handler goes away.
         this.irq.synchronize();
-        dev_info!(pdev, "unbound after {} interrupts\n", this.shared.irq_count.load(Ordering::Relaxed));
+        dev_info!(
+            pdev,
+            "unbound after {} interrupts\n",
+            this.shared.irq_count.load(Ordering::Relaxed)
+        );
     }
 }
 
