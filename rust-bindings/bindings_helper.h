@@ -14,6 +14,8 @@
 #include <linux/blk-mq-pci.h>
 #include <linux/blkdev.h>
 #include <linux/completion.h>
+#include <linux/cpumask.h>
+#include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/errno.h>
@@ -92,6 +94,9 @@ void rb_sg_init_table(struct scatterlist *sgl, unsigned int nents);
 dma_addr_t rb_sg_dma_address(struct scatterlist *sg);
 unsigned int rb_sg_dma_len(struct scatterlist *sg);
 struct scatterlist *rb_sg_next(struct scatterlist *sg);
+
+/* CPUs. */
+unsigned int rb_num_online_cpus(void);
 
 /* Time. */
 unsigned long rb_msecs_to_jiffies(unsigned int ms);

@@ -345,3 +345,146 @@ impl Drop for SingleMapping {
         self.unmap_in_place();
     }
 }
+
+/// A pool of small, equally sized coherent DMA blocks (`struct dma_pool`),
+/// e.g. NVMe PRP lists.
+///
+/// # Invariants
+///
+/// `pool` was created with `dma_pool_create` for `dev`, with blocks of
+/// `count` elements of `T`, and is destroyed on drop, after every block
+/// (each holds an `Arc` of the pool) was freed.
+pub struct DmaPool<T: AsBytes + FromBytes> {
+    pool: NonNull<bindings::dma_pool>,
+    count: usize,
+    _dev: ARef<Device>,
+    _type: core::marker::PhantomData<T>,
+}
+
+impl<T: AsBytes + FromBytes> DmaPool<T> {
+    /// Creates a pool of blocks of `count` elements, aligned to `align`
+    /// bytes (a power of two), that never cross a `boundary`-byte boundary
+    /// (0: no constraint).
+    pub fn new(
+        name: &'static kernel::str::CStr,
+        dev: &Device<Bound>,
+        count: usize,
+        align: usize,
+        boundary: usize,
+    ) -> Result<kernel::sync::Arc<Self>> {
+        let size = core::mem::size_of::<T>()
+            .checked_mul(count)
+            .ok_or_else(eoverflow)?;
+        if size == 0 || !align.is_power_of_two() {
+            return Err(EINVAL);
+        }
+        // SAFETY: `dev` is bound; `name` is 'static.
+        let pool = unsafe {
+            bindings::dma_pool_create(name.as_char_ptr(), dev.as_raw(), size, align, boundary)
+        };
+        let pool = NonNull::new(pool).ok_or(ENOMEM)?;
+        // INVARIANT: created just above.
+        let this = Self {
+            pool,
+            count,
+            _dev: ARef::from(&**dev),
+            _type: core::marker::PhantomData,
+        };
+        Ok(kernel::sync::Arc::new(this, GFP_KERNEL)?)
+    }
+
+    /// Allocates a block (zeroed).
+    pub fn alloc(self: &kernel::sync::Arc<Self>, gfp: Flags) -> Result<DmaPoolBlock<T>> {
+        let mut handle: bindings::dma_addr_t = 0;
+        // SAFETY: The pool is live; `handle` is writable. `__GFP_ZERO` is
+        // not available from `Flags` on 6.12, so the block is zeroed below.
+        let ptr =
+            unsafe { bindings::dma_pool_alloc(self.pool.as_ptr(), raw_gfp(gfp), &mut handle) };
+        let cpu = NonNull::new(ptr.cast::<T>()).ok_or(ENOMEM)?;
+        // INVARIANT: allocated from this pool just above.
+        let block = DmaPoolBlock {
+            pool: self.clone(),
+            cpu,
+            handle,
+        };
+        for i in 0..self.count {
+            // SAFETY: `i < count`, the block's length; all-zero is a valid
+            // `T` (`FromBytes`).
+            unsafe { block.cpu.as_ptr().add(i).write_bytes(0, 1) };
+        }
+        Ok(block)
+    }
+}
+
+impl<T: AsBytes + FromBytes> Drop for DmaPool<T> {
+    fn drop(&mut self) {
+        // SAFETY: Created by us; every block is gone (type invariant).
+        unsafe { bindings::dma_pool_destroy(self.pool.as_ptr()) };
+    }
+}
+
+// SAFETY: `dma_pool` is internally locked and may be used from any thread.
+unsafe impl<T: AsBytes + FromBytes + Send> Send for DmaPool<T> {}
+// SAFETY: As above.
+unsafe impl<T: AsBytes + FromBytes + Sync> Sync for DmaPool<T> {}
+
+/// One block of a [`DmaPool`]: `count` elements of `T` shared with the
+/// device, accessed with volatile reads and writes.
+///
+/// # Invariants
+///
+/// `cpu`/`handle` is a block allocated from `pool`, freed on drop.
+pub struct DmaPoolBlock<T: AsBytes + FromBytes> {
+    pool: kernel::sync::Arc<DmaPool<T>>,
+    cpu: NonNull<T>,
+    handle: u64,
+}
+
+impl<T: AsBytes + FromBytes> DmaPoolBlock<T> {
+    /// Number of elements.
+    pub fn count(&self) -> usize {
+        self.pool.count
+    }
+
+    /// Bus address of the block.
+    pub fn dma_handle(&self) -> u64 {
+        self.handle
+    }
+
+    /// Reads element `index`.
+    pub fn read(&self, index: usize) -> Result<T> {
+        if index >= self.pool.count {
+            return Err(EINVAL);
+        }
+        // SAFETY: In bounds; `T: FromBytes`.
+        Ok(unsafe { self.cpu.as_ptr().add(index).read_volatile() })
+    }
+
+    /// Writes element `index`.
+    pub fn write(&self, index: usize, value: T) -> Result {
+        if index >= self.pool.count {
+            return Err(EINVAL);
+        }
+        // SAFETY: In bounds; no reference to the block exists.
+        unsafe { self.cpu.as_ptr().add(index).write_volatile(value) };
+        Ok(())
+    }
+}
+
+impl<T: AsBytes + FromBytes> Drop for DmaPoolBlock<T> {
+    fn drop(&mut self) {
+        // SAFETY: Allocated from this pool (type invariant), freed once.
+        unsafe {
+            bindings::dma_pool_free(
+                self.pool.pool.as_ptr(),
+                self.cpu.as_ptr().cast(),
+                self.handle,
+            )
+        };
+    }
+}
+
+// SAFETY: The block may be used and freed from any thread.
+unsafe impl<T: AsBytes + FromBytes + Send> Send for DmaPoolBlock<T> {}
+// SAFETY: `&self` accessors are single volatile accesses.
+unsafe impl<T: AsBytes + FromBytes + Sync> Sync for DmaPoolBlock<T> {}

@@ -92,6 +92,8 @@ int rb_request_irq(unsigned int irq, irq_handler_t handler,
 void rb_init_completion(struct completion *c) { init_completion(c); }
 void rb_reinit_completion(struct completion *c) { reinit_completion(c); }
 
+unsigned int rb_num_online_cpus(void) { return num_online_cpus(); }
+
 unsigned long rb_msecs_to_jiffies(unsigned int ms) { return msecs_to_jiffies(ms); }
 
 /*

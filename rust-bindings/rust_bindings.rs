@@ -20,6 +20,7 @@
 
 pub mod bindings;
 pub mod block;
+pub mod delay;
 pub mod device;
 pub mod dma;
 pub mod error;

@@ -66,10 +66,11 @@ BPO_PKGS=(qemu-system-x86 qemu-system-data qemu-utils seabios ipxe-qemu meson py
 
 missing=()
 for p in "${APT_PKGS[@]}" "${BPO_PKGS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
 done
 # QEMU must be the backports one (>= 10): bookworm's 7.2 would satisfy the check above.
-if ! qemu-system-x86_64 --version 2>/dev/null | grep -Eq 'version (1[0-9]|[89])\.'; then
+qemu_version=$(qemu-system-x86_64 --version 2>/dev/null || true)
+if ! grep -Eq 'version (1[0-9]|[89])\.' <<<"$qemu_version"; then
     missing+=(qemu-system-x86)
 fi
 
@@ -89,7 +90,8 @@ fi
 
 # bindgen-cli, pinned, built with the host's cargo.
 export PATH="$HOME/.cargo/bin:$PATH"
-if ! bindgen --version 2>/dev/null | grep -q "bindgen $BINDGEN_VERSION"; then
+bindgen_installed=$(bindgen --version 2>/dev/null || true)
+if ! grep -q "bindgen $BINDGEN_VERSION" <<<"$bindgen_installed"; then
     command -v cargo >/dev/null || die "cargo not found (the machine's rustup toolchain is required for bindgen-cli)"
     say "installing bindgen-cli $BINDGEN_VERSION with cargo"
     cargo install --locked "bindgen-cli@$BINDGEN_VERSION" || die "cargo install bindgen-cli $BINDGEN_VERSION failed"
@@ -98,7 +100,9 @@ else
 fi
 
 # virtme-ng, pinned, from PyPI.
-if ! python3 -m pip show virtme-ng 2>/dev/null | grep -q "^Version: $VIRTME_NG_VERSION\$"; then
+# (Captured first: `grep -q` closing the pipe early would fail pipefail.)
+vng_installed=$(python3 -m pip show virtme-ng 2>/dev/null || true)
+if ! grep -qx "Version: $VIRTME_NG_VERSION" <<<"$vng_installed"; then
     say "installing virtme-ng $VIRTME_NG_VERSION with pip"
     python3 -m pip install -q "virtme-ng==$VIRTME_NG_VERSION" || die "pip install virtme-ng==$VIRTME_NG_VERSION failed"
 else
