@@ -171,6 +171,35 @@ pub trait Driver: Send + Sync + Sized + 'static {
     fn unbind(dev: &Device<Core>, this: Pin<&Self>) {
         let _ = (dev, this);
     }
+
+    /// Write-only sysfs attributes created in the device's directory after
+    /// a successful probe and removed before `unbind`.
+    const ATTRIBUTES: &'static [&'static CStr] = &[];
+
+    /// A user wrote `input` to attribute `ATTRIBUTES[index]`.
+    fn store_attribute(
+        dev: &Device<Bound>,
+        this: Pin<&Self>,
+        index: usize,
+        input: &[u8],
+    ) -> Result {
+        let _ = (dev, this, index, input);
+        Err(EINVAL)
+    }
+}
+
+/// A sysfs attribute of a bound device; `#[repr(C)]` with the C struct
+/// first, so the callback finds `index` from the attribute pointer.
+#[repr(C)]
+struct DeviceAttribute {
+    attr: Opaque<bindings::device_attribute>,
+    index: usize,
+}
+
+/// What the adapter keeps as drvdata: the driver's data and its attributes.
+struct AdapterData<T: Driver> {
+    data: Pin<KBox<T>>,
+    attrs: KVec<Pin<KBox<DeviceAttribute>>>,
 }
 
 /// The C callbacks of a [`Driver`].
@@ -190,21 +219,95 @@ impl<T: Driver> Adapter<T> {
             // catch-all entry for `driver_override`.
             let index = unsafe { (*id).driver_data };
             let info = T::ID_TABLE.info(index).ok_or(EINVAL)?;
-            match T::probe(dev, info) {
-                Ok(data) => {
-                    // SAFETY: The pointer is given back exactly once, in
-                    // `remove_callback`; the data stays pinned in between.
-                    let ptr = KBox::into_raw(unsafe { Pin::into_inner_unchecked(data) });
-                    // SAFETY: `dev` is valid; drvdata is ours while bound.
-                    unsafe { bindings::rb_dev_set_drvdata(dev.as_dev_raw(), ptr.cast()) };
-                    Ok(0)
-                }
+            let data = match T::probe(dev, info) {
+                Ok(data) => data,
                 Err(e) => {
                     dev.disable_after_unbind();
-                    Err(e)
+                    return Err(e);
+                }
+            };
+            let adapter = KBox::new(
+                AdapterData {
+                    data,
+                    attrs: KVec::new(),
+                },
+                GFP_KERNEL,
+            )?;
+            let ptr = KBox::into_raw(adapter);
+            // SAFETY: `dev` is valid; drvdata is ours while bound. The box
+            // is reclaimed exactly once, in `remove_callback`.
+            unsafe { bindings::rb_dev_set_drvdata(dev.as_dev_raw(), ptr.cast()) };
+            // SAFETY: Set just above; only this callback and `remove` (which
+            // cannot run concurrently, the device lock is held) use it.
+            let adapter = unsafe { &mut *ptr };
+            for (index, name) in T::ATTRIBUTES.iter().enumerate() {
+                if let Err(e) = Self::add_attribute(dev, adapter, index, name) {
+                    crate::dev_warn!(
+                        dev,
+                        "cannot create sysfs attribute {}: error {}\n",
+                        name,
+                        e.to_errno()
+                    );
                 }
             }
+            Ok(0)
         })
+    }
+
+    fn add_attribute(
+        dev: &Device<Core>,
+        adapter: &mut AdapterData<T>,
+        index: usize,
+        name: &'static CStr,
+    ) -> Result {
+        let c_attr = bindings::device_attribute {
+            attr: bindings::attribute {
+                name: name.as_char_ptr(),
+                mode: 0o200,
+            },
+            show: None,
+            store: Some(Self::store_callback),
+        };
+        let attr = KBox::pin(
+            DeviceAttribute {
+                attr: Opaque::new(c_attr),
+                index,
+            },
+            GFP_KERNEL,
+        )?;
+        // Reserve first: once the file exists, the push must not fail.
+        adapter.attrs.reserve(1, GFP_KERNEL)?;
+        // SAFETY: `dev` is bound; the attribute lives (pinned, in the
+        // drvdata) until `remove_callback` removes it.
+        to_result(unsafe { bindings::device_create_file(dev.as_dev_raw(), attr.attr.get()) })?;
+        adapter.attrs.push(attr, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    extern "C" fn store_callback(
+        dev: *mut bindings::device,
+        attr: *mut bindings::device_attribute,
+        buf: *const kernel::ffi::c_char,
+        count: usize,
+    ) -> isize {
+        // SAFETY: sysfs calls us only while the attribute exists, i.e. while
+        // the device is bound with our drvdata (removal drains callers);
+        // `attr` is the `attr` field of one of our `DeviceAttribute`s.
+        let (pdev, adapter, index) = unsafe {
+            let adapter = &*bindings::rb_dev_get_drvdata(dev).cast::<AdapterData<T>>();
+            let index = (*attr.cast::<DeviceAttribute>()).index;
+            (
+                Device::<Bound>::from_raw(bindings::rb_to_pci_dev(dev)),
+                adapter,
+                index,
+            )
+        };
+        // SAFETY: sysfs passes `count` readable bytes.
+        let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
+        match T::store_attribute(pdev, adapter.data.as_ref(), index, input) {
+            Ok(()) => count as isize,
+            Err(e) => e.to_errno() as isize,
+        }
     }
 
     extern "C" fn remove_callback(pdev: *mut bindings::pci_dev) {
@@ -212,15 +315,20 @@ impl<T: Driver> Adapter<T> {
         // device lock for the duration of the call.
         let dev = unsafe { Device::<Core>::from_raw(pdev) };
         // SAFETY: A bound device has the drvdata set by a successful probe.
-        let ptr = unsafe { bindings::rb_dev_get_drvdata(dev.as_dev_raw()) }.cast::<T>();
+        let ptr =
+            unsafe { bindings::rb_dev_get_drvdata(dev.as_dev_raw()) }.cast::<AdapterData<T>>();
         if ptr.is_null() {
             return;
         }
-        // SAFETY: `ptr` came from `KBox::into_raw` of pinned data in probe and
-        // is reclaimed only here.
-        let data = unsafe { Pin::new_unchecked(KBox::from_raw(ptr)) };
-        T::unbind(dev, data.as_ref());
-        drop(data);
+        // SAFETY: `ptr` came from `KBox::into_raw` in probe and is reclaimed
+        // only here.
+        let adapter = unsafe { KBox::from_raw(ptr) };
+        for attr in adapter.attrs.iter() {
+            // SAFETY: Created in probe; removal waits for running callbacks.
+            unsafe { bindings::device_remove_file(dev.as_dev_raw(), attr.attr.get()) };
+        }
+        T::unbind(dev, adapter.data.as_ref());
+        drop(adapter);
         // SAFETY: `dev` is valid; the driver data is gone.
         unsafe { bindings::rb_dev_set_drvdata(dev.as_dev_raw(), core::ptr::null_mut()) };
         dev.disable_after_unbind();

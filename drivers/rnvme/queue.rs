@@ -167,4 +167,22 @@ impl QueuePair {
     pub(crate) fn valid_sq_head(&self, cqe: &Completion) -> bool {
         cqe.sq_head < self.depth && cqe.sq_id == self.qid
     }
+
+    /// Forgets all ring state after the controller was disabled, so that
+    /// the next enable starts both rings at 0 with phase 1. Returns `false`
+    /// if a poller holds the completion side right now (retry).
+    pub(crate) fn reset(&self) -> bool {
+        let Some(mut cq) = self.cq_state.try_lock() else {
+            return false;
+        };
+        cq.head = 0;
+        cq.phase = true;
+        for i in 0..usize::from(self.depth) {
+            let _ = self.cq.write(i, [0; 4]);
+        }
+        let mut sq = self.sq_state.lock();
+        sq.tail = 0;
+        sq.rung_tail = 0;
+        true
+    }
 }

@@ -16,7 +16,7 @@
 //! Both this driver and the C `nvme` match the NVMe class; see the README
 //! for choosing per device with `driver_override` and `match_class=0`.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::{
     c_str, new_mutex, prelude::*, sync::Arc, sync::Mutex, types::ARef, types::ScopeGuard,
 };
@@ -35,7 +35,7 @@ use rust_bindings::{
         TagSetConfig,
     },
     delay::{msleep, num_online_cpus},
-    device::Core,
+    device::{Bound, Core},
     dma::{CoherentAllocation, DmaMask, DmaPool, DmaPoolBlock},
     error::etimedout,
     io::IoKnownSize,
@@ -244,6 +244,12 @@ impl AdminQueue {
         Ok(Ok(self.result.load(Ordering::Relaxed)))
     }
 
+    /// Gives up on the command being waited for (the controller was reset).
+    fn abandon(&self) {
+        self.waiting.store(NO_COMMAND, Ordering::Release);
+        self.done.complete_all();
+    }
+
     /// Like `exec`, but a controller error is an `EIO` with a message.
     fn exec_ok(&self, pdev: &pci::Device, what: &str, cmd: Command) -> Result<u32> {
         match self.exec(pdev, cmd)? {
@@ -287,6 +293,10 @@ struct IoQueue {
     #[pin]
     q: QueuePair,
     hctx_idx: u32,
+    /// MSI-X vector of an interrupt-driven queue; `None` for a polled one.
+    vector: Option<u16>,
+    /// Cleared when the controller is gone for good: I/O then fails.
+    live: AtomicBool,
     pdev: ARef<pci::Device>,
     /// Completions that named no command in flight, or a stale one.
     bad_completions: AtomicU32,
@@ -387,9 +397,18 @@ struct Namespace {
     lba_shift: u32,
 }
 
+/// Lets the request timeout handler reach the controller, which is created
+/// after the tag set; cleared at unbind (the controller holds the tag set).
+#[pin_data]
+struct ResetHook {
+    #[pin]
+    ctrl: Mutex<Option<Arc<Ctrl>>>,
+}
+
 /// Shared by all hardware queues.
 struct SetData {
     queues: KVec<Arc<IoQueue>>,
+    hook: Arc<ResetHook>,
     list_pool: Arc<DmaPool<u64>>,
     pdev: ARef<pci::Device>,
     nr_irq_queues: u32,
@@ -529,7 +548,7 @@ impl mq::Operations for Ops {
         is_last: bool,
     ) -> core::result::Result<(), BlkStatus> {
         let tag = rq.tag();
-        if tag >= 1 << TAG_BITS {
+        if tag >= 1 << TAG_BITS || !hw.live.load(Ordering::Acquire) {
             return Err(BlkStatus::IOERR);
         }
         let gen = rq.data().gen.load(Ordering::Relaxed).wrapping_add(1) & 0xf;
@@ -547,6 +566,14 @@ impl mq::Operations for Ops {
 
     fn poll(tagset: &TagSet<Self>, hw: &IoQueue) -> u32 {
         hw.complete(tagset, POLL_BUDGET.get())
+    }
+
+    fn timeout(rq: &Request<Self>) -> mq::TimeoutAction {
+        let ctrl = rq.tagset_data().hook.ctrl.lock().clone();
+        match ctrl {
+            Some(ctrl) => ctrl.handle_timeout(rq),
+            None => mq::TimeoutAction::ResetTimer,
+        }
     }
 
     fn map_queues(set: &SetData, maps: &mut QueueMaps<'_>) {
@@ -622,18 +649,249 @@ fn shutdown_controller(pdev: &pci::Device, bar: &NvmeBar) {
     }
 }
 
-struct Rnvme {
+/// Enables the controller on the admin queue already programmed in memory.
+fn start_admin(pdev: &pci::Device, bar: &NvmeBar, cap: Cap, admin: &AdminQueue) -> Result {
+    let depth = u32::from(ADMIN_DEPTH - 1);
+    bar.write32((depth << 16) | depth, reg::AQA);
+    bar.write64(admin.q.sq_dma(), reg::ASQ);
+    bar.write64(admin.q.cq_dma(), reg::ACQ);
+    bar.write32(cc::ENABLE | cc::CSS_NVM | cc::IOSQES | cc::IOCQES, reg::CC);
+    wait_ready(pdev, bar, true, cap.timeout_ms())
+}
+
+/// Asks for `wanted` I/O queues; returns how many the controller grants.
+fn negotiate_queues(pdev: &pci::Device, admin: &AdminQueue, wanted: u32) -> Result<u32> {
+    let granted = admin.exec_ok(
+        pdev,
+        "set number of queues",
+        Command::new(admin::SET_FEATURES, 0)
+            .cdw(10, feature::NUM_QUEUES)
+            .cdw(11, ((wanted - 1) << 16) | (wanted - 1)),
+    )?;
+    Ok(((granted & 0xffff) + 1).min((granted >> 16) + 1))
+}
+
+fn set_irq_coalescing(pdev: &pci::Device, admin: &AdminQueue) -> Result {
+    let time = IRQ_COALESCE_TIME.get();
+    let thr = IRQ_COALESCE_THRESHOLD.get();
+    if time == 0 && thr == 0 {
+        return Ok(());
+    }
+    let cmd = Command::new(admin::SET_FEATURES, 0)
+        .cdw(10, feature::IRQ_COALESCING)
+        .cdw(11, (time << 8) | thr);
+    match admin.exec(pdev, cmd)? {
+        Ok(_) => {
+            dev_info!(
+                pdev,
+                "interrupt coalescing set: time {} x 100 us, threshold {} completions\n",
+                time,
+                thr + 1
+            );
+            // QEMU's controller (1b36:0010) stores the value but never
+            // delays interrupts; say so rather than let users assume.
+            if pdev.vendor_id() == 0x1b36 {
+                dev_info!(pdev, "note: QEMU's NVMe controller accepts but does not apply interrupt coalescing\n");
+            }
+        }
+        Err(AdminStatus(status)) => dev_warn!(
+            pdev,
+            "controller rejected interrupt coalescing (status {status:#x}); interrupts are not coalesced\n"
+        ),
+    }
+    Ok(())
+}
+
+/// Creates `queue`'s completion and submission queues on the controller.
+fn create_queue_on_device(pdev: &pci::Device, admin: &AdminQueue, queue: &IoQueue) -> Result {
+    let qid = u32::from(queue.q.qid);
+    let size = u32::from(queue.q.depth - 1) << 16;
+    let irq_flags = match queue.vector {
+        // Physically contiguous, interrupts enabled on `vector`.
+        Some(v) => (u32::from(v) << 16) | 0b11,
+        None => 0b01,
+    };
+    admin.exec_ok(
+        pdev,
+        "create I/O completion queue",
+        Command::new(admin::CREATE_CQ, 0)
+            .prp(queue.q.cq_dma(), 0)
+            .cdw(10, size | qid)
+            .cdw(11, irq_flags),
+    )?;
+    admin.exec_ok(
+        pdev,
+        "create I/O submission queue",
+        Command::new(admin::CREATE_SQ, 0)
+            .prp(queue.q.sq_dma(), 0)
+            .cdw(10, size | qid)
+            .cdw(11, (qid << 16) | 1),
+    )?;
+    Ok(())
+}
+
+/// A running controller: what a reset needs to rebuild it.
+#[pin_data]
+struct Ctrl {
     pdev: ARef<pci::Device>,
-    disks: Pin<KBox<Mutex<KVec<GenDisk<Ops>>>>>,
-    // Drop order matters: interrupts (and their polls, which hold the tag
-    // set) first, then the tag set, then the admin queue and the rings.
-    io_irqs: KVec<Pin<KBox<irq::Registration<IoIrq>>>>,
-    tagset: Arc<TagSet<Ops>>,
-    _admin_irq: Pin<KBox<irq::Registration<AdminIrq>>>,
-    admin: Arc<AdminQueue>,
     bar: Arc<NvmeBar>,
+    cap: Cap,
+    admin: Arc<AdminQueue>,
+    tagset: Arc<TagSet<Ops>>,
+    #[pin]
+    disks: Mutex<KVec<GenDisk<Ops>>>,
+    #[pin]
+    polls: Mutex<KVec<Arc<IrqPoll<IoPoller>>>>,
+    /// Serialises resets; `true` once the controller is being removed or
+    /// could not be brought back (no more resets).
+    #[pin]
+    reset_lock: Mutex<bool>,
+    resets: AtomicU32,
+}
+
+impl Ctrl {
+    /// Brings the controller back after it was disabled and its rings were
+    /// reset: admin queue, queue count, I/O queues.
+    fn reinit(&self) -> Result {
+        let pdev = &*self.pdev;
+        start_admin(pdev, &self.bar, self.cap, &self.admin)?;
+        let queues = &self.tagset.data().queues;
+        let granted = negotiate_queues(pdev, &self.admin, queues.len() as u32)?;
+        if (granted as usize) < queues.len() {
+            dev_err!(
+                pdev,
+                "after reset the controller grants {} of {} I/O queues\n",
+                granted,
+                queues.len()
+            );
+            return Err(EIO);
+        }
+        set_irq_coalescing(pdev, &self.admin)?;
+        for queue in queues.iter() {
+            create_queue_on_device(pdev, &self.admin, queue)?;
+        }
+        Ok(())
+    }
+
+    /// Resets the controller: stops I/O, disables it, ends what it finished,
+    /// requeues everything else, brings it back and resumes I/O. If it does
+    /// not come back, the queues fail all I/O from then on.
+    fn reset(&self, reason: &str) -> Result {
+        let pdev = &*self.pdev;
+        let mut dead = self.reset_lock.lock();
+        if *dead {
+            return Err(ENODEV);
+        }
+        let n = self.resets.fetch_add(1, Ordering::Relaxed) + 1;
+        dev_warn!(pdev, "resetting controller ({reason}), reset #{n}\n");
+        let disks = self.disks.lock();
+        for disk in disks.iter() {
+            disk.quiesce();
+        }
+        let polls = self.polls.lock();
+        for poll in polls.iter() {
+            poll.disable();
+        }
+        let _ = disable_controller(pdev, &self.bar, self.cap);
+
+        // The controller no longer touches the queues: finish what it
+        // completed, hand the rest back to the block layer.
+        let queues = &self.tagset.data().queues;
+        for queue in queues.iter() {
+            queue.complete(&self.tagset, u32::MAX);
+        }
+        let mut requeued = 0u32;
+        self.tagset.for_each_in_flight(|rq| {
+            if rq.requeue() {
+                requeued += 1;
+            }
+        });
+        self.admin.abandon();
+        let mut rings_reset = self.admin.q.reset();
+        for queue in queues.iter() {
+            // A poll-queue poller may hold the completion side for a moment.
+            let mut tries = 0;
+            while !queue.q.reset() && tries < 100 {
+                msleep(1);
+                tries += 1;
+            }
+            rings_reset &= tries < 100;
+        }
+
+        let result = if rings_reset {
+            self.reinit()
+        } else {
+            Err(EBUSY)
+        };
+        for poll in polls.iter() {
+            poll.enable();
+        }
+        match &result {
+            Ok(()) => dev_info!(
+                pdev,
+                "controller reset done; {requeued} request(s) requeued\n"
+            ),
+            Err(e) => {
+                dev_err!(
+                    pdev,
+                    "controller reset failed (error {}); failing all I/O\n",
+                    e.to_errno()
+                );
+                *dead = true;
+                for queue in queues.iter() {
+                    queue.live.store(false, Ordering::Release);
+                }
+                let _ = disable_controller(pdev, &self.bar, self.cap);
+            }
+        }
+        for disk in disks.iter() {
+            disk.unquiesce();
+            disk.kick_requeue_list();
+        }
+        result
+    }
+
+    /// A request did not complete in time: reset the controller, which
+    /// requeues it; once the controller is gone, fail it.
+    fn handle_timeout(&self, rq: &Request<Ops>) -> mq::TimeoutAction {
+        if !rq.is_in_flight() {
+            return mq::TimeoutAction::Done;
+        }
+        let status = self.bar.read32(reg::CSTS);
+        let reason = if status == u32::MAX {
+            "I/O timeout, controller not responding"
+        } else if status & csts::FATAL != 0 {
+            "I/O timeout, controller fatal status"
+        } else {
+            "I/O timeout"
+        };
+        dev_warn!(
+            &*self.pdev,
+            "request timed out: tag {}, sector {}, {} bytes (CSTS {status:#x})\n",
+            rq.tag(),
+            rq.sector(),
+            rq.bytes()
+        );
+        if self.reset(reason).is_err() && rq.end(BlkStatus::IOERR) {
+            return mq::TimeoutAction::Done;
+        }
+        if rq.is_in_flight() {
+            mq::TimeoutAction::ResetTimer
+        } else {
+            mq::TimeoutAction::Done
+        }
+    }
+}
+
+struct Rnvme {
+    // Drop order matters: the I/O interrupts first (their polls hold the
+    // tag set), then the controller (rings, tag set), then the admin
+    // interrupt and the vectors.
+    _io_irqs: KVec<Pin<KBox<irq::Registration<IoIrq>>>>,
+    ctrl: Arc<Ctrl>,
+    _admin_irq: Pin<KBox<irq::Registration<AdminIrq>>>,
     _vectors: pci::IrqVectors,
-    instance: Instance,
+    _instance: Instance,
 }
 
 pci_device_table!(
@@ -664,40 +922,8 @@ impl Rnvme {
         Ok(page)
     }
 
-    fn set_irq_coalescing(pdev: &pci::Device<Core>, admin: &AdminQueue) -> Result {
-        let time = IRQ_COALESCE_TIME.get();
-        let thr = IRQ_COALESCE_THRESHOLD.get();
-        if time == 0 && thr == 0 {
-            return Ok(());
-        }
-        let cmd = Command::new(admin::SET_FEATURES, 0)
-            .cdw(10, feature::IRQ_COALESCING)
-            .cdw(11, (time << 8) | thr);
-        match admin.exec(pdev, cmd)? {
-            Ok(_) => {
-                dev_info!(
-                    pdev,
-                    "interrupt coalescing set: time {} x 100 us, threshold {} completions\n",
-                    time,
-                    thr + 1
-                );
-                // QEMU's controller (1b36:0010) stores the value but never
-                // delays interrupts; say so rather than let users assume.
-                if pdev.vendor_id() == 0x1b36 {
-                    dev_info!(pdev, "note: QEMU's NVMe controller accepts but does not apply interrupt coalescing\n");
-                }
-            }
-            Err(AdminStatus(status)) => dev_warn!(
-                pdev,
-                "controller rejected interrupt coalescing (status {status:#x}); interrupts are not coalesced\n"
-            ),
-        }
-        Ok(())
-    }
-
-    fn create_io_queue(
+    fn alloc_io_queue(
         pdev: &pci::Device<Core>,
-        admin: &AdminQueue,
         bar: &Arc<NvmeBar>,
         cap: Cap,
         qid: u16,
@@ -711,46 +937,111 @@ impl Rnvme {
             depth,
             cap.doorbell_stride(),
         )?;
-        let queue = Arc::pin_init(
+        Arc::pin_init(
             try_pin_init!(IoQueue {
                 q <- rings,
                 hctx_idx: u32::from(qid) - 1,
+                vector,
+                live: AtomicBool::new(true),
                 pdev: ARef::from(&***pdev),
                 bad_completions: AtomicU32::new(0),
                 io_errors: AtomicU32::new(0),
                 bad_heads: AtomicU32::new(0),
             }? Error),
             GFP_KERNEL,
-        )?;
-        let size = u32::from(depth - 1) << 16;
-        let irq_flags = match vector {
-            // Physically contiguous, interrupts enabled on `vector`.
-            Some(v) => (u32::from(v) << 16) | 0b11,
-            None => 0b01,
-        };
-        admin.exec_ok(
-            pdev,
-            "create I/O completion queue",
-            Command::new(admin::CREATE_CQ, 0)
-                .prp(queue.q.cq_dma(), 0)
-                .cdw(10, size | u32::from(qid))
-                .cdw(11, irq_flags),
-        )?;
-        admin.exec_ok(
-            pdev,
-            "create I/O submission queue",
-            Command::new(admin::CREATE_SQ, 0)
-                .prp(queue.q.sq_dma(), 0)
-                .cdw(10, size | u32::from(qid))
-                .cdw(11, (u32::from(qid) << 16) | 1),
-        )?;
-        Ok(queue)
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_namespaces(
+        pdev: &pci::Device<Core>,
+        admin: &AdminQueue,
+        id: &IdCtrl,
+        ctrl: &Ctrl,
+        instance: u32,
+        poll: bool,
+    ) -> Result {
+        let list = Self::identify(pdev, admin, cns::ACTIVE_NS_LIST, 0)?;
+        let list = as_page(&list)?;
+        let max_sectors = match id.mdts {
+            0 => u32::MAX,
+            mdts => (4096u32 << mdts.min(20)) >> 9,
+        }
+        .min((u32::from(MAX_SEGMENTS) - 1) * 8);
+        for i in 0..1024 {
+            let nsid = nvme::le_u32(list, 4 * i);
+            if nsid == 0 {
+                break;
+            }
+            let ns = IdNs::parse(as_page(&Self::identify(
+                pdev,
+                admin,
+                cns::NAMESPACE,
+                nsid,
+            )?)?);
+            if ns.nsze == 0 {
+                continue;
+            }
+            if ns.metadata != 0 || !(9..=12).contains(&ns.lba_shift) {
+                dev_warn!(
+                    pdev,
+                    "namespace {nsid}: LBA format with {}-byte blocks and {} metadata bytes is not supported; skipped\n",
+                    1u64 << ns.lba_shift.min(63),
+                    ns.metadata
+                );
+                continue;
+            }
+            let block = 1u32 << ns.lba_shift;
+            let mut builder = GenDiskBuilder::new()
+                .capacity_sectors(ns.nsze << (ns.lba_shift - 9))
+                .logical_block_size(block)?
+                .physical_block_size(block)?
+                .max_hw_sectors(max_sectors)
+                .max_segments(MAX_SEGMENTS)
+                .virt_boundary_mask(PAGE_SIZE - 1)
+                .dma_alignment(3)
+                .write_cache(id.has_volatile_cache(), true)
+                .poll(poll);
+            if id.has_dsm() {
+                builder =
+                    builder.discard(u32::MAX >> 9 << 9 >> 9, MAX_DISCARD_RANGES as u16, block);
+            }
+            if id.has_write_zeroes() {
+                // The command counts blocks in 16 bits.
+                builder = builder.max_write_zeroes_sectors(
+                    (0x1_0000u32 << (ns.lba_shift - 9)).min(u32::MAX >> 1),
+                );
+            }
+            let namespace = Arc::new(
+                Namespace {
+                    nsid,
+                    lba_shift: ns.lba_shift,
+                },
+                GFP_KERNEL,
+            )?;
+            let disk = builder.build(
+                pdev.as_ref(),
+                format_args!("rnvme{}n{}", instance, nsid),
+                ctrl.tagset.clone(),
+                namespace,
+            )?;
+            dev_info!(
+                pdev,
+                "{}: namespace {nsid}, {} blocks of {} bytes\n",
+                disk.name(),
+                ns.nsze,
+                block
+            );
+            ctrl.disks.lock().push(disk, GFP_KERNEL)?;
+        }
+        Ok(())
     }
 }
 
 impl pci::Driver for Rnvme {
     type IdInfo = ();
     const ID_TABLE: pci::IdTable<()> = &RNVME_PCI_TABLE;
+    const ATTRIBUTES: &'static [&'static CStr] = &[c_str!("rnvme_reset")];
 
     fn probe(pdev: &pci::Device<Core>, _info: &()) -> Result<Pin<KBox<Self>>> {
         if MATCH_CLASS.get() == 0 && !pdev.matched_by_driver_override() {
@@ -804,10 +1095,6 @@ impl pci::Driver for Rnvme {
             }? Error),
             GFP_KERNEL,
         )?;
-        let depth = u32::from(ADMIN_DEPTH - 1);
-        bar.write32((depth << 16) | depth, reg::AQA);
-        bar.write64(admin.q.sq_dma(), reg::ASQ);
-        bar.write64(admin.q.cq_dma(), reg::ACQ);
 
         // One vector for the admin queue and one per interrupt-driven queue.
         let cpus = num_online_cpus().max(1);
@@ -834,13 +1121,12 @@ impl pci::Driver for Rnvme {
             GFP_KERNEL,
         )?;
 
-        bar.write32(cc::ENABLE | cc::CSS_NVM | cc::IOSQES | cc::IOCQES, reg::CC);
         // From here on the controller may DMA into the queues: disable it
         // again if anything below fails, before they are freed.
         let enabled = ScopeGuard::new_with_data((pdev, bar.clone()), |(pdev, bar)| {
             let _ = disable_controller(pdev, &bar, cap);
         });
-        wait_ready(pdev, &bar, true, cap.timeout_ms())?;
+        start_admin(pdev, &bar, cap, &admin)?;
 
         let id = IdCtrl::parse(as_page(&Self::identify(pdev, &admin, cns::CONTROLLER, 0)?)?);
         dev_info!(
@@ -867,41 +1153,37 @@ impl pci::Driver for Rnvme {
         // got, poll queues on top; the controller may grant fewer.
         let mut nr_irq = (vectors.len() - 1).min(wanted_irq_queues);
         let mut nr_poll = POLL_QUEUES.get();
-        let granted = admin.exec_ok(
-            pdev,
-            "set number of queues",
-            Command::new(admin::SET_FEATURES, 0)
-                .cdw(10, feature::NUM_QUEUES)
-                .cdw(11, ((nr_irq + nr_poll - 1) << 16) | (nr_irq + nr_poll - 1)),
-        )?;
-        let granted = ((granted & 0xffff) + 1).min((granted >> 16) + 1);
+        let granted = negotiate_queues(pdev, &admin, nr_irq + nr_poll)?;
         if granted < nr_irq + nr_poll {
             nr_irq = nr_irq.min(granted);
             nr_poll = nr_poll.min(granted - nr_irq);
             dev_info!(pdev, "controller granted {granted} I/O queues\n");
         }
-        Self::set_irq_coalescing(pdev, &admin)?;
+        set_irq_coalescing(pdev, &admin)?;
 
         let depth = IO_QUEUE_DEPTH.get().min(cap.mqes()).clamp(2, 1 << TAG_BITS) as u16;
         let mut queues = KVec::with_capacity((nr_irq + nr_poll) as usize, GFP_KERNEL)?;
         for qid in 1..=(nr_irq + nr_poll) as u16 {
             let vector = (u32::from(qid) <= nr_irq).then_some(qid);
-            queues.push(
-                Self::create_io_queue(pdev, &admin, &bar, cap, qid, depth, vector)?,
-                GFP_KERNEL,
-            )?;
+            let queue = Self::alloc_io_queue(pdev, &bar, cap, qid, depth, vector)?;
+            create_queue_on_device(pdev, &admin, &queue)?;
+            queues.push(queue, GFP_KERNEL)?;
         }
 
-        let list_pool = DmaPool::<u64>::new(
-            c_str!("rnvme-prp"),
-            pdev.as_ref(),
-            PRP_LIST_ENTRIES,
-            4096,
-            0,
+        let hook = Arc::pin_init(
+            pin_init!(ResetHook { ctrl <- new_mutex!(None) }),
+            GFP_KERNEL,
         )?;
         let set_data = SetData {
             queues,
-            list_pool,
+            hook: hook.clone(),
+            list_pool: DmaPool::<u64>::new(
+                c_str!("rnvme-prp"),
+                pdev.as_ref(),
+                PRP_LIST_ENTRIES,
+                4096,
+                0,
+            )?,
             pdev: ARef::from(&***pdev),
             nr_irq_queues: nr_irq,
             nr_poll_queues: nr_poll,
@@ -917,6 +1199,7 @@ impl pci::Driver for Rnvme {
             Arc::pin_init(TagSet::new(pdev.as_ref(), config, set_data), GFP_KERNEL)?;
 
         let mut io_irqs = KVec::with_capacity(nr_irq as usize, GFP_KERNEL)?;
+        let mut polls = KVec::with_capacity(nr_irq as usize, GFP_KERNEL)?;
         for (i, queue) in tagset
             .data()
             .queues
@@ -924,16 +1207,12 @@ impl pci::Driver for Rnvme {
             .take(nr_irq as usize)
             .enumerate()
         {
-            let poll = Arc::pin_init(
-                IrqPoll::new(
-                    IoPoller {
-                        queue: queue.clone(),
-                        tagset: tagset.clone(),
-                    },
-                    POLL_BUDGET.get(),
-                ),
-                GFP_KERNEL,
-            )?;
+            let poller = IoPoller {
+                queue: queue.clone(),
+                tagset: tagset.clone(),
+            };
+            let poll = Arc::pin_init(IrqPoll::new(poller, POLL_BUDGET.get()), GFP_KERNEL)?;
+            polls.push(poll.clone(), GFP_KERNEL)?;
             let reg = KBox::pin_init(
                 irq::Registration::new(
                     vectors.request(i as u32 + 1)?,
@@ -946,8 +1225,27 @@ impl pci::Driver for Rnvme {
             io_irqs.push(reg, GFP_KERNEL)?;
         }
 
-        let disks = KBox::pin_init(new_mutex!(KVec::new()), GFP_KERNEL)?;
-        Self::add_namespaces(pdev, &admin, &id, &tagset, &disks, instance.0, nr_poll > 0)?;
+        let ctrl_admin = admin.clone();
+        let ctrl = Arc::pin_init(
+            try_pin_init!(Ctrl {
+                pdev: ARef::from(&***pdev),
+                bar,
+                cap,
+                admin: ctrl_admin,
+                tagset,
+                disks <- new_mutex!(KVec::new()),
+                polls <- new_mutex!(polls),
+                reset_lock <- new_mutex!(false),
+                resets: AtomicU32::new(0),
+            }? Error),
+            GFP_KERNEL,
+        )?;
+        *hook.ctrl.lock() = Some(ctrl.clone());
+        // The hook and the polls refer back to the controller's tag set:
+        // break those cycles if the rest of probe fails.
+        let teardown = ScopeGuard::new_with_data(&ctrl, Self::teardown);
+
+        Self::add_namespaces(pdev, &admin, &id, &ctrl, instance.0, nr_poll > 0)?;
         dev_info!(
             pdev,
             "rnvme{}: {} interrupt-driven and {} polled I/O queues of depth {}, {} disk(s)\n",
@@ -955,126 +1253,55 @@ impl pci::Driver for Rnvme {
             nr_irq,
             nr_poll,
             depth,
-            disks.lock().len()
+            ctrl.disks.lock().len()
         );
 
+        teardown.dismiss();
         enabled.dismiss();
         Ok(KBox::pin(
             Self {
-                pdev: ARef::from(&***pdev),
-                disks,
-                io_irqs,
-                tagset,
+                _io_irqs: io_irqs,
+                ctrl,
                 _admin_irq: admin_irq,
-                admin,
-                bar,
                 _vectors: vectors,
-                instance,
+                _instance: instance,
             },
             GFP_KERNEL,
         )?)
     }
 
     fn unbind(pdev: &pci::Device<Core>, this: Pin<&Self>) {
-        // Remove the disks first: `del_gendisk` waits for in-flight I/O,
-        // which still completes through the queues and interrupts.
-        let disks = core::mem::replace(&mut *this.disks.lock(), KVec::new());
-        drop(disks);
-        shutdown_controller(pdev, &this.bar);
-        let stray = this.admin.stray.load(Ordering::Relaxed);
+        Self::teardown(&this.ctrl);
+        shutdown_controller(pdev, &this.ctrl.bar);
+        let stray = this.ctrl.admin.stray.load(Ordering::Relaxed);
         if stray > 0 {
             dev_warn!(pdev, "{stray} stray admin completion(s) were ignored\n");
         }
-        let _ = (&this.pdev, &this.io_irqs, &this.tagset, &this.instance);
+    }
+
+    fn store_attribute(
+        _dev: &pci::Device<Bound>,
+        this: Pin<&Self>,
+        index: usize,
+        _input: &[u8],
+    ) -> Result {
+        match index {
+            0 => this.ctrl.reset("requested through sysfs"),
+            _ => Err(EINVAL),
+        }
     }
 }
 
 impl Rnvme {
-    #[allow(clippy::too_many_arguments)]
-    fn add_namespaces(
-        pdev: &pci::Device<Core>,
-        admin: &AdminQueue,
-        id: &IdCtrl,
-        tagset: &Arc<TagSet<Ops>>,
-        disks: &Mutex<KVec<GenDisk<Ops>>>,
-        instance: u32,
-        poll: bool,
-    ) -> Result {
-        let list = Self::identify(pdev, admin, cns::ACTIVE_NS_LIST, 0)?;
-        let list = as_page(&list)?;
-        let max_sectors = match id.mdts {
-            0 => u32::MAX,
-            mdts => (4096u32 << mdts.min(20)) >> 9,
-        }
-        .min((u32::from(MAX_SEGMENTS) - 1) * 8);
-        for i in 0..1024 {
-            let nsid = nvme::le_u32(list, 4 * i);
-            if nsid == 0 {
-                break;
-            }
-            let ns = IdNs::parse(as_page(&Self::identify(
-                pdev,
-                admin,
-                cns::NAMESPACE,
-                nsid,
-            )?)?);
-            if ns.nsze == 0 {
-                continue;
-            }
-            if ns.metadata != 0 || !(9..=12).contains(&ns.lba_shift) {
-                dev_warn!(
-                    pdev,
-                    "namespace {nsid}: LBA format with {}-byte blocks and {} metadata bytes is not supported; skipped\n",
-                    1u64 << ns.lba_shift.min(63),
-                    ns.metadata
-                );
-                continue;
-            }
-            let block = 1u32 << ns.lba_shift;
-            let lbas_per_max = u32::MAX >> ns.lba_shift.saturating_sub(9);
-            let mut builder = GenDiskBuilder::new()
-                .capacity_sectors(ns.nsze << (ns.lba_shift - 9))
-                .logical_block_size(block)?
-                .physical_block_size(block)?
-                .max_hw_sectors(max_sectors)
-                .max_segments(MAX_SEGMENTS)
-                .virt_boundary_mask(PAGE_SIZE - 1)
-                .dma_alignment(3)
-                .write_cache(id.has_volatile_cache(), true)
-                .poll(poll);
-            if id.has_dsm() {
-                builder = builder.discard(lbas_per_max, MAX_DISCARD_RANGES as u16, block);
-            }
-            if id.has_write_zeroes() {
-                builder = builder.max_write_zeroes_sectors(
-                    0x1_0000u32
-                        .saturating_mul(block >> 9)
-                        .min(max_sectors.max(block >> 9)),
-                );
-            }
-            let namespace = Arc::new(
-                Namespace {
-                    nsid,
-                    lba_shift: ns.lba_shift,
-                },
-                GFP_KERNEL,
-            )?;
-            let disk = builder.build(
-                pdev.as_ref(),
-                format_args!("rnvme{}n{}", instance, nsid),
-                tagset.clone(),
-                namespace,
-            )?;
-            dev_info!(
-                pdev,
-                "{}: namespace {nsid}, {} blocks of {} bytes\n",
-                disk.name(),
-                ns.nsze,
-                block
-            );
-            disks.lock().push(disk, GFP_KERNEL)?;
-        }
-        Ok(())
+    /// Stops resets, removes the disks (waiting for their I/O) and breaks
+    /// the reference cycles through the tag set.
+    fn teardown(ctrl: &Arc<Ctrl>) {
+        *ctrl.reset_lock.lock() = true;
+        let disks = core::mem::replace(&mut *ctrl.disks.lock(), KVec::new());
+        drop(disks);
+        ctrl.tagset.data().hook.ctrl.lock().take();
+        let polls = core::mem::replace(&mut *ctrl.polls.lock(), KVec::new());
+        drop(polls);
     }
 }
 

@@ -229,6 +229,11 @@ impl<T: Operations> Request<T> {
         }
     }
 
+    /// The driver data of the request's tag set.
+    pub fn tagset_data(&self) -> &T::TagSetData {
+        &self.tagset().data
+    }
+
     /// The driver data of this request.
     pub fn data(&self) -> &T::RequestData {
         &self.pdu().data
