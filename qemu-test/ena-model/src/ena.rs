@@ -1017,8 +1017,9 @@ impl Ena {
                 put32(p, 4, self.aenq_enabled);
             }
             F_STATELESS_OFFLOAD => {
-                // TX: L4 partial checksum for IPv4 and IPv6. RX: L4 csum v4/v6, hash.
-                put32(p, 0, (1 << 1) | (1 << 3));
+                // TX: L4 partial checksum and TSO for IPv4 and IPv6.
+                // RX: L4 csum v4/v6, hash.
+                put32(p, 0, (1 << 1) | (1 << 3) | (1 << 5) | (1 << 6));
                 put32(p, 4, (1 << 1) | (1 << 2) | (1 << 3));
             }
             F_RSS_HASH_FUNCTION => {
@@ -1294,7 +1295,7 @@ impl Ena {
                     }
                     if !bad {
                         let at = frame.len();
-                        if at + len > self.max_frame() {
+                        if at + len > self.max_tx_frame(ctrl) {
                             bad = true;
                         } else {
                             frame.resize(at + len, 0);
@@ -1329,20 +1330,22 @@ impl Ena {
                     frame.len()
                 ));
             } else {
-                self.tx_offload(&mut frame, ctrl);
-                if frame.len() < 60 {
-                    frame.resize(60, 0);
-                }
-                self.stats.tx_pkts += 1;
-                self.stats.tx_bytes += frame.len() as u64;
-                if let Some(s) = self.sqs[slot].as_mut() {
-                    s.pkts += 1;
-                    s.bytes += frame.len() as u64;
+                let mut frames = self.tx_offload(frame, ctrl, meta.mss);
+                for f in frames.iter_mut() {
+                    if f.len() < 60 {
+                        f.resize(60, 0);
+                    }
+                    self.stats.tx_pkts += 1;
+                    self.stats.tx_bytes += f.len() as u64;
+                    if let Some(s) = self.sqs[slot].as_mut() {
+                        s.pkts += 1;
+                        s.bytes += f.len() as u64;
+                    }
                 }
                 if self.link_up {
-                    self.tx_out.push(frame);
+                    self.tx_out.append(&mut frames);
                 } else {
-                    self.stats.tx_drops += 1;
+                    self.stats.tx_drops += frames.len() as u64;
                 }
             }
             if self.faults.drop_tx_comp > 0 {
@@ -1369,22 +1372,57 @@ impl Ena {
         }
     }
 
+    fn max_tx_frame(&self, ctrl: u32) -> usize {
+        if ctrl & (1 << 7) != 0 {
+            65536 + 256
+        } else {
+            self.max_frame()
+        }
+    }
+
     fn max_frame(&self) -> usize {
         self.cfg.max_mtu as usize + pkt::ETH_HLEN + 8
     }
 
-    fn tx_offload(&mut self, frame: &mut [u8], ctrl: u32) {
+    /// Apply the TX offloads of the first buffer descriptor's `ctrl`: TSO
+    /// (segmentation by the stored meta's MSS, full checksums) or L4
+    /// checksum completion. Returns the frames that go on the wire.
+    fn tx_offload(&mut self, mut frame: Vec<u8>, ctrl: u32, mss: u16) -> Vec<Vec<u8>> {
         let l4_csum = ctrl & (1 << 14) != 0;
         let partial = ctrl & (1 << 17) != 0;
-        if !l4_csum {
-            return;
+        let tso = ctrl & (1 << 7) != 0;
+        if tso {
+            return match pkt::tso_segment(&frame, mss as usize) {
+                Some(segs) => segs,
+                None => {
+                    self.stats.tx_drops += 1;
+                    self.guest_error(format!(
+                        "TSO requested (ctrl {ctrl:#x}, mss {mss}) on a {}-byte frame that cannot be segmented",
+                        frame.len()
+                    ));
+                    Vec::new()
+                }
+            };
         }
-        let p = pkt::parse(frame);
-        if !partial || !pkt::tx_complete_l4_csum(frame, &p) {
-            self.guest_error(format!(
-                "TX checksum offload requested (ctrl {ctrl:#x}) on a frame that cannot take it"
-            ));
+        if l4_csum {
+            let p = pkt::parse(&frame);
+            let ok = if partial {
+                pkt::tx_complete_l4_csum(&mut frame, &p)
+            } else {
+                pkt::fill_l4_csum(&mut frame)
+            };
+            if !ok {
+                self.guest_error(format!(
+                    "TX checksum offload requested (ctrl {ctrl:#x}) on a frame that cannot take it"
+                ));
+            }
         }
+        if frame.len() > self.max_frame() {
+            self.stats.tx_drops += 1;
+            self.guest_error(format!("{}-byte TX frame without TSO dropped", frame.len()));
+            return Vec::new();
+        }
+        vec![frame]
     }
 
     fn stale_phase(&mut self, phase: u8) -> u8 {

@@ -133,6 +133,33 @@ fn open_tap(name: &str) -> Result<File, String> {
     Ok(f)
 }
 
+/// The model's own CPU time (user + system) and what it cost per packet.
+fn cpu_report(ports: &[Arc<Port>]) -> String {
+    // SAFETY: getrusage fills a zero-initialised struct we own.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let (user, sys) = (secs(ru.ru_utime), secs(ru.ru_stime));
+    let pkts: u64 = ports
+        .iter()
+        .map(|p| {
+            let s = p.lock().ena.stats;
+            s.tx_pkts + s.rx_pkts
+        })
+        .sum();
+    let per = if pkts > 0 {
+        (user + sys) * 1e6 / pkts as f64
+    } else {
+        0.0
+    };
+    format!(
+        "model cpu: user {user:.2} s, sys {sys:.2} s; {pkts} packets handled (tx+rx); {per:.2} us cpu per packet\n"
+    )
+}
+
 fn control(ports: &[Arc<Port>], line: &str) -> String {
     let w: Vec<&str> = line.split_whitespace().collect();
     let port = |s: Option<&&str>| -> Result<&Arc<Port>, String> {
@@ -142,7 +169,11 @@ fn control(ports: &[Arc<Port>], line: &str) -> String {
     };
     let r: Result<String, String> = (|| match w.first().copied() {
         None => Ok(String::new()),
-        Some("status") => Ok(ports.iter().map(|p| p.lock().ena.summary()).collect()),
+        Some("status") => {
+            let mut s: String = ports.iter().map(|p| p.lock().ena.summary()).collect();
+            s += &cpu_report(ports);
+            Ok(s)
+        }
         Some("link") => {
             let p = port(w.get(1))?;
             let up = match w.get(2).copied() {
@@ -338,6 +369,7 @@ fn main() {
     for p in &ports {
         eprint!("{}", p.lock().ena.summary());
     }
+    eprint!("{}", cpu_report(&ports));
     for s in &o.sockets {
         let _ = std::fs::remove_file(s);
     }

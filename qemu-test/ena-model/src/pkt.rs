@@ -136,7 +136,6 @@ pub fn tx_complete_l4_csum(frame: &mut [u8], p: &Parsed) -> bool {
 
 /// Fill in a full L4 checksum (pseudo-header included) — used by tests and by
 /// the device when it needs to build a frame itself.
-#[cfg(test)]
 pub fn fill_l4_csum(frame: &mut [u8]) -> bool {
     let p = parse(frame);
     let Some(field) = l4_csum_field(p.l4_proto) else {
@@ -154,6 +153,71 @@ pub fn fill_l4_csum(frame: &mut [u8]) -> bool {
     }
     frame[p.l4_off + field..p.l4_off + field + 2].copy_from_slice(&c.to_be_bytes());
     true
+}
+
+/// TCP segmentation offload: cut a TCP/IPv4 or TCP/IPv6 super-frame into
+/// frames of at most `mss` payload bytes with fixed-up lengths, IPv4 ids,
+/// sequence numbers, flags and full checksums. None if it is not TCP or the
+/// MSS is unusable.
+pub fn tso_segment(frame: &[u8], mss: usize) -> Option<Vec<Vec<u8>>> {
+    let p = parse(frame);
+    if p.l4_proto != 6 || p.ip == 0 || p.frag || !(64..=9000).contains(&mss) {
+        return None;
+    }
+    let thl = ((*frame.get(p.l4_off + 12)? >> 4) as usize) * 4;
+    let hdr = p.l4_off + thl;
+    if thl < 20 || frame.len() < hdr {
+        return None;
+    }
+    let payload = &frame[hdr..];
+    let seq0 = u32::from_be_bytes([
+        frame[p.l4_off + 4],
+        frame[p.l4_off + 5],
+        frame[p.l4_off + 6],
+        frame[p.l4_off + 7],
+    ]);
+    let id0 = if p.ip == 4 {
+        u16::from_be_bytes([frame[p.l3_off + 4], frame[p.l3_off + 5]])
+    } else {
+        0
+    };
+    let flags0 = frame[p.l4_off + 13];
+    let n = payload.len().div_ceil(mss).max(1);
+    let mut out = Vec::with_capacity(n);
+    for k in 0..n {
+        let chunk = &payload[(k * mss).min(payload.len())..((k + 1) * mss).min(payload.len())];
+        let mut s = Vec::with_capacity(hdr + chunk.len());
+        s.extend_from_slice(&frame[..hdr]);
+        s.extend_from_slice(chunk);
+        let l3len = s.len() - p.l3_off;
+        if p.ip == 4 {
+            s[p.l3_off + 2..p.l3_off + 4].copy_from_slice(&(l3len as u16).to_be_bytes());
+            let id = id0.wrapping_add(k as u16);
+            s[p.l3_off + 4..p.l3_off + 6].copy_from_slice(&id.to_be_bytes());
+            s[p.l3_off + 10] = 0;
+            s[p.l3_off + 11] = 0;
+            let ihl = p.l4_off - p.l3_off;
+            let c = !csum_fold(csum_add(0, &s[p.l3_off..p.l3_off + ihl]));
+            s[p.l3_off + 10..p.l3_off + 12].copy_from_slice(&c.to_be_bytes());
+        } else {
+            s[p.l3_off + 4..p.l3_off + 6].copy_from_slice(&((l3len - 40) as u16).to_be_bytes());
+        }
+        let seq = seq0.wrapping_add((k * mss) as u32);
+        s[p.l4_off + 4..p.l4_off + 8].copy_from_slice(&seq.to_be_bytes());
+        let mut fl = flags0;
+        if k + 1 != n {
+            fl &= !0x09; // FIN, PSH only on the last segment
+        }
+        if k != 0 {
+            fl &= !0x80; // CWR only on the first
+        }
+        s[p.l4_off + 13] = fl;
+        if !fill_l4_csum(&mut s) {
+            return None;
+        }
+        out.push(s);
+    }
+    Some(out)
 }
 
 /// Receive-side verification result.
@@ -435,6 +499,60 @@ mod tests {
             rx_verify(&f, &p).l3_err,
             "a corrupted IPv4 header must fail"
         );
+    }
+
+    fn tcp4_frame(payload: usize) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 32];
+        f[12] = 0x08;
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&((20 + 32 + payload) as u16).to_be_bytes());
+        f[18..20].copy_from_slice(&0x1234u16.to_be_bytes());
+        f[22] = 64;
+        f[23] = 6;
+        f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+        f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+        f[38..42].copy_from_slice(&0xffff_fff0u32.to_be_bytes());
+        f[46] = 8 << 4;
+        f[47] = 0x18 | 0x01 | 0x80; // PSH ACK FIN CWR
+        f.extend((0..payload).map(|i| (i % 251) as u8));
+        f
+    }
+
+    #[test]
+    fn tso_segments_are_valid_tcp() {
+        let f = tcp4_frame(10_000);
+        let segs = tso_segment(&f, 1448).expect("segmentable");
+        assert_eq!(segs.len(), 7, "ceil(10000 / 1448)");
+        let mut payload = Vec::new();
+        for (k, s) in segs.iter().enumerate() {
+            let p = parse(s);
+            let c = rx_verify(s, &p);
+            assert!(
+                !c.l3_err && c.l4_checked && !c.l4_err,
+                "segment {k} checksums: {c:?}"
+            );
+            assert_eq!(u16::from_be_bytes([s[16], s[17]]) as usize, s.len() - 14);
+            assert_eq!(
+                u16::from_be_bytes([s[18], s[19]]),
+                0x1234 + k as u16,
+                "IPv4 id"
+            );
+            let seq = u32::from_be_bytes([s[38], s[39], s[40], s[41]]);
+            assert_eq!(
+                seq,
+                0xffff_fff0u32.wrapping_add(k as u32 * 1448),
+                "seq wraps correctly"
+            );
+            let fl = s[47];
+            assert_eq!(fl & 0x09 != 0, k == 6, "FIN/PSH only on the last");
+            assert_eq!(fl & 0x80 != 0, k == 0, "CWR only on the first");
+            assert!(s.len() - 66 <= 1448);
+            payload.extend_from_slice(&s[66..]);
+        }
+        assert_eq!(payload, f[66..].to_vec(), "payload reassembles exactly");
+        assert!(tso_segment(&f, 0).is_none(), "MSS 0 is refused");
+        assert!(tso_segment(&udp4_frame(b"x"), 1000).is_none(), "not TCP");
+        assert!(tso_segment(&f[..40], 1448).is_none(), "truncated header");
     }
 
     #[test]
