@@ -172,6 +172,12 @@ pub trait Driver: Send + Sync + Sized + 'static {
         let _ = (dev, this);
     }
 
+    /// The system is shutting down or rebooting (`pci_driver.shutdown`):
+    /// put the device into a safe state. The driver data stays alive.
+    fn shutdown(dev: &Device<Core>, this: Pin<&Self>) {
+        let _ = (dev, this);
+    }
+
     /// Write-only sysfs attributes created in the device's directory after
     /// a successful probe and removed before `unbind`.
     const ATTRIBUTES: &'static [&'static CStr] = &[];
@@ -284,6 +290,22 @@ impl<T: Driver> Adapter<T> {
         Ok(())
     }
 
+    extern "C" fn shutdown_callback(pdev: *mut bindings::pci_dev) {
+        // SAFETY: The PCI core calls shutdown with a valid device and holds
+        // the device lock.
+        let dev = unsafe { Device::<Core>::from_raw(pdev) };
+        // SAFETY: As in `remove_callback`; shutdown does not free it.
+        let ptr =
+            unsafe { bindings::rb_dev_get_drvdata(dev.as_dev_raw()) }.cast::<AdapterData<T>>();
+        if ptr.is_null() {
+            return;
+        }
+        // SAFETY: Set by probe, freed only by remove, which cannot run
+        // concurrently (device lock).
+        let adapter = unsafe { &*ptr };
+        T::shutdown(dev, adapter.data.as_ref());
+    }
+
     extern "C" fn store_callback(
         dev: *mut bindings::device,
         attr: *mut bindings::device_attribute,
@@ -359,6 +381,7 @@ impl<T: Driver> Registration<T> {
                 id_table: T::ID_TABLE.as_ptr(),
                 probe: Some(Adapter::<T>::probe_callback),
                 remove: Some(Adapter::<T>::remove_callback),
+                shutdown: Some(Adapter::<T>::shutdown_callback),
                 ..Default::default()
             };
             // SAFETY: `drv` points to writable, properly aligned memory.

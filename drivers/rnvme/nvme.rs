@@ -87,6 +87,7 @@ pub(crate) mod admin {
     pub(crate) const CREATE_SQ: u8 = 0x01;
     pub(crate) const CREATE_CQ: u8 = 0x05;
     pub(crate) const IDENTIFY: u8 = 0x06;
+    pub(crate) const ABORT: u8 = 0x08;
     pub(crate) const SET_FEATURES: u8 = 0x09;
 }
 
@@ -135,6 +136,17 @@ impl Command {
         self.0[7] = (prp1 >> 32) as u32;
         self.0[8] = prp2 as u32;
         self.0[9] = (prp2 >> 32) as u32;
+        self
+    }
+
+    /// Data pointer as one SGL descriptor (PSDT = SGL): a data block, or a
+    /// last-segment descriptor pointing to a list of data blocks.
+    pub(crate) fn sgl(mut self, addr: u64, len: u32, descriptor_type: u8) -> Self {
+        self.0[0] |= 1 << 14;
+        self.0[6] = addr as u32;
+        self.0[7] = (addr >> 32) as u32;
+        self.0[8] = len;
+        self.0[9] = u32::from(descriptor_type) << 24;
         self
     }
 
@@ -188,6 +200,14 @@ impl Completion {
     }
 }
 
+/// SGL descriptor types (type in bits 7:4, sub-type 0: address).
+pub(crate) mod sgl {
+    pub(crate) const DATA_BLOCK: u8 = 0x00;
+    pub(crate) const LAST_SEGMENT: u8 = 0x30;
+    /// Bytes per descriptor.
+    pub(crate) const DESCRIPTOR_SIZE: u32 = 16;
+}
+
 /// Generic status codes the driver maps specially.
 pub(crate) mod status {
     pub(crate) const INVALID_OPCODE: u16 = 0x01;
@@ -225,6 +245,7 @@ pub(crate) struct IdCtrl {
     pub(crate) nn: u32,
     pub(crate) oncs: u16,
     pub(crate) vwc: u8,
+    pub(crate) sgls: u32,
 }
 
 impl IdCtrl {
@@ -246,6 +267,7 @@ impl IdCtrl {
             nn: le_u32(page, 516),
             oncs: le_u16(page, 520),
             vwc: page[525],
+            sgls: le_u32(page, 536),
         }
     }
 
@@ -255,6 +277,11 @@ impl IdCtrl {
 
     pub(crate) fn has_dsm(&self) -> bool {
         self.oncs & (1 << 2) != 0
+    }
+
+    /// Whether the controller takes SGLs for NVM command data (SGLS 1:0).
+    pub(crate) fn has_sgls(&self) -> bool {
+        self.sgls & 0x3 != 0
     }
 
     pub(crate) fn has_volatile_cache(&self) -> bool {

@@ -16,7 +16,7 @@
 //! Both this driver and the C `nvme` match the NVMe class; see the README
 //! for choosing per device with `driver_override` and `match_class=0`.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::{
     c_str, new_mutex, prelude::*, sync::Arc, sync::Mutex, types::ARef, types::ScopeGuard,
 };
@@ -98,6 +98,15 @@ module_param_u32!(
     max: 255,
     perm: 0o444,
     desc: "Interrupt coalescing threshold in completions, 0-based (feature 08h)"
+);
+module_param_u32!(
+    SGL_THRESHOLD,
+    "sgl_threshold",
+    default: 32768,
+    min: 0,
+    max: 1 << 30,
+    perm: 0o444,
+    desc: "Use SGLs (when the controller has them) for I/O whose average segment is at least this many bytes; 0: PRPs only"
 );
 module_param_u32!(
     MATCH_CLASS,
@@ -281,10 +290,14 @@ impl irq::Handler for AdminIrq {
 
 /// Per-request driver data.
 struct RqData {
-    /// PRP list or discard ranges; one page from the tag set's pool.
+    /// PRP list, SGL segment or discard ranges; one page from the pool.
     list: DmaPoolBlock<u64>,
     /// Generation of the command identifier.
     gen: AtomicU8,
+    /// Submission queue the command went to (for Abort).
+    qid: AtomicU16,
+    /// An Abort was already sent for this use of the request.
+    aborted: AtomicBool,
 }
 
 /// An I/O queue pair, the data of one blk-mq hardware queue.
@@ -395,6 +408,8 @@ impl irq::Handler for IoIrq {
 struct Namespace {
     nsid: u32,
     lba_shift: u32,
+    /// The controller takes SGLs (and `sgl_threshold` is not 0).
+    sgl: bool,
 }
 
 /// Lets the request timeout handler reach the controller, which is created
@@ -418,6 +433,42 @@ struct SetData {
 struct Ops;
 
 impl Ops {
+    /// Describes a mapped request's data with SGL descriptors: one data
+    /// block in the command, or a last-segment descriptor pointing to a
+    /// list of data blocks in the request's pool block.
+    fn map_sgl(rq: &Request<Ops>, cmd: Command) -> core::result::Result<Command, BlkStatus> {
+        use nvme::sgl;
+        let mut segments = rq.dma_map().map_err(|_| BlkStatus::RESOURCE)?;
+        let n = segments.remaining() as usize;
+        if n == 1 {
+            let (addr, len) = segments.next().ok_or(BlkStatus::IOERR)?;
+            if len != rq.bytes() {
+                return Err(BlkStatus::IOERR);
+            }
+            return Ok(cmd.sgl(addr, len, sgl::DATA_BLOCK));
+        }
+        if n == 0 || n > PRP_LIST_ENTRIES / 2 {
+            return Err(BlkStatus::IOERR);
+        }
+        let list = &rq.data().list;
+        let mut total = 0u64;
+        for (i, (addr, len)) in segments.enumerate() {
+            total += u64::from(len);
+            let descriptor = u64::from(len) | (u64::from(sgl::DATA_BLOCK) << 56);
+            list.write(2 * i, addr).map_err(|_| BlkStatus::IOERR)?;
+            list.write(2 * i + 1, descriptor)
+                .map_err(|_| BlkStatus::IOERR)?;
+        }
+        if total != u64::from(rq.bytes()) {
+            return Err(BlkStatus::IOERR);
+        }
+        Ok(cmd.sgl(
+            list.dma_handle(),
+            n as u32 * sgl::DESCRIPTOR_SIZE,
+            sgl::LAST_SEGMENT,
+        ))
+    }
+
     /// Builds the PRP entries for a mapped request: PRP1 and either PRP2 or
     /// the address of a PRP list in the request's pool block.
     fn map_prps(rq: &Request<Ops>) -> core::result::Result<(u64, u64), BlkStatus> {
@@ -469,14 +520,21 @@ impl Ops {
             if blocks == 0 || blocks > 0x1_0000 {
                 return Err(BlkStatus::IOERR);
             }
-            let (prp1, prp2) = Self::map_prps(rq)?;
             let fua = if rq.is_fua() { 1 << 30 } else { 0 };
-            Ok(Command::new(opcode, cid)
+            let cmd = Command::new(opcode, cid)
                 .nsid(ns.nsid)
-                .prp(prp1, prp2)
                 .cdw(10, slba as u32)
                 .cdw(11, (slba >> 32) as u32)
-                .cdw(12, (blocks - 1) | fua))
+                .cdw(12, (blocks - 1) | fua);
+            // Like the C driver: SGLs pay off for large segments only.
+            let segments = u32::from(rq.nr_phys_segments()).max(1);
+            let threshold = SGL_THRESHOLD.get();
+            if ns.sgl && threshold > 0 && rq.bytes() / segments >= threshold {
+                Self::map_sgl(rq, cmd)
+            } else {
+                let (prp1, prp2) = Self::map_prps(rq)?;
+                Ok(cmd.prp(prp1, prp2))
+            }
         };
         match rq.op() {
             Op::Read => rw(io::READ),
@@ -534,6 +592,8 @@ impl mq::Operations for Ops {
         Ok(RqData {
             list: set.list_pool.alloc(GFP_KERNEL)?,
             gen: AtomicU8::new(0),
+            qid: AtomicU16::new(0),
+            aborted: AtomicBool::new(false),
         })
     }
 
@@ -555,6 +615,8 @@ impl mq::Operations for Ops {
         rq.data().gen.store(gen, Ordering::Release);
         let cid = ((u32::from(gen) << TAG_BITS) | tag) as u16;
         let cmd = Self::build_command(ns, rq, cid)?;
+        rq.data().qid.store(hw.q.qid, Ordering::Relaxed);
+        rq.data().aborted.store(false, Ordering::Relaxed);
         rq.start();
         hw.q.submit(&cmd, is_last);
         Ok(())
@@ -872,6 +934,22 @@ impl Ctrl {
             rq.sector(),
             rq.bytes()
         );
+        // First try to abort just this command (a healthy controller then
+        // completes it with "abort requested"); if that does not help by the
+        // next timeout, reset the controller.
+        let healthy = status != u32::MAX && status & csts::FATAL == 0;
+        if healthy && !rq.data().aborted.swap(true, Ordering::AcqRel) {
+            let qid = u32::from(rq.data().qid.load(Ordering::Relaxed));
+            let cid = (u32::from(rq.data().gen.load(Ordering::Relaxed)) << TAG_BITS) | rq.tag();
+            let abort = Command::new(admin::ABORT, 0).cdw(10, (cid << 16) | qid);
+            if self.admin.exec_ok(&self.pdev, "abort", abort).is_ok() {
+                dev_warn!(
+                    &*self.pdev,
+                    "sent abort for command {cid:#06x} on queue {qid}\n"
+                );
+                return mq::TimeoutAction::ResetTimer;
+            }
+        }
         if self.reset(reason).is_err() && rq.end(BlkStatus::IOERR) {
             return mq::TimeoutAction::Done;
         }
@@ -1016,6 +1094,7 @@ impl Rnvme {
                 Namespace {
                     nsid,
                     lba_shift: ns.lba_shift,
+                    sgl: id.has_sgls(),
                 },
                 GFP_KERNEL,
             )?;
@@ -1246,14 +1325,20 @@ impl pci::Driver for Rnvme {
         let teardown = ScopeGuard::new_with_data(&ctrl, Self::teardown);
 
         Self::add_namespaces(pdev, &admin, &id, &ctrl, instance.0, nr_poll > 0)?;
+        let data_pointers = if id.has_sgls() && SGL_THRESHOLD.get() > 0 {
+            "PRPs, SGLs for large segments"
+        } else {
+            "PRPs"
+        };
         dev_info!(
             pdev,
-            "rnvme{}: {} interrupt-driven and {} polled I/O queues of depth {}, {} disk(s)\n",
+            "rnvme{}: {} interrupt-driven and {} polled I/O queues of depth {}, {} disk(s), {}\n",
             instance.0,
             nr_irq,
             nr_poll,
             depth,
-            ctrl.disks.lock().len()
+            ctrl.disks.lock().len(),
+            data_pointers
         );
 
         teardown.dismiss();
