@@ -1043,7 +1043,8 @@ impl Rnvme {
         let list = as_page(&list)?;
         let max_sectors = match id.mdts {
             0 => u32::MAX,
-            mdts => (4096u32 << mdts.min(20)) >> 9,
+            // 2^(12 + mdts) bytes; capped so the shift stays within u32.
+            mdts => (4096u32 << mdts.min(19)) >> 9,
         }
         .min((u32::from(MAX_SEGMENTS) - 1) * 8);
         for i in 0..1024 {
