@@ -20,19 +20,6 @@
 )]
 
 mod generated {
-    #![allow(
-        missing_docs,
-        non_camel_case_types,
-        non_upper_case_globals,
-        non_snake_case,
-        dead_code,
-        improper_ctypes,
-        unreachable_pub,
-        unsafe_op_in_unsafe_fn,
-        clippy::all,
-        clippy::undocumented_unsafe_blocks
-    )]
-
     // The kernel's bindgen parameters block these so that they map to the
     // Rust pointer-sized integers (as `rust/bindings/lib.rs` does).
     type __kernel_size_t = usize;

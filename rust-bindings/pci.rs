@@ -696,17 +696,7 @@ impl Device<Bound> {
     /// Allocates between `min` and `max` interrupt vectors of the given
     /// types (`pci_alloc_irq_vectors`).
     pub fn alloc_irq_vectors(&self, min: u32, max: u32, types: IrqTypes) -> Result<IrqVectors> {
-        // SAFETY: The device is valid and bound.
-        let ret = unsafe { bindings::pci_alloc_irq_vectors(self.as_raw(), min, max, types.0) };
-        let count = u32::try_from(ret).map_err(|_| Error::from_errno(ret))?;
-        // INVARIANT: `count` vectors were just allocated.
-        let inner = IrqVectorsInner {
-            pdev: self.to_aref(),
-            count,
-        };
-        Ok(IrqVectors {
-            inner: Arc::new(inner, GFP_KERNEL)?,
-        })
+        self.alloc_vectors(min, max, types.0, None)
     }
 
     /// Like [`Device::alloc_irq_vectors`], but spreads the vectors after the
@@ -719,19 +709,28 @@ impl Device<Bound> {
         types: IrqTypes,
         pre_vectors: u32,
     ) -> Result<IrqVectors> {
-        let mut affd = bindings::irq_affinity {
+        let affd = bindings::irq_affinity {
             pre_vectors,
             ..Default::default()
         };
-        // SAFETY: The device is valid and bound; `affd` lives across the call.
+        self.alloc_vectors(min, max, types.0 | bindings::PCI_IRQ_AFFINITY, Some(affd))
+    }
+
+    fn alloc_vectors(
+        &self,
+        min: u32,
+        max: u32,
+        flags: u32,
+        affd: Option<bindings::irq_affinity>,
+    ) -> Result<IrqVectors> {
+        let mut affd = affd;
+        let affd_ptr = affd
+            .as_mut()
+            .map_or(core::ptr::null_mut(), |a| core::ptr::from_mut(a));
+        // SAFETY: The device is valid and bound; `affd` (if any) lives
+        // across the call.
         let ret = unsafe {
-            bindings::pci_alloc_irq_vectors_affinity(
-                self.as_raw(),
-                min,
-                max,
-                types.0 | bindings::PCI_IRQ_AFFINITY,
-                &mut affd,
-            )
+            bindings::pci_alloc_irq_vectors_affinity(self.as_raw(), min, max, flags, affd_ptr)
         };
         let count = u32::try_from(ret).map_err(|_| Error::from_errno(ret))?;
         // INVARIANT: `count` vectors were just allocated.
