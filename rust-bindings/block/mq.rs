@@ -360,13 +360,15 @@ impl<T: Operations> Request<T> {
             return Err(EINVAL);
         }
         let sg = pdu.sg.as_ptr().cast_mut().cast::<bindings::scatterlist>();
-        // SAFETY: `sg` has `pdu.sg.len()` entries, owned by this request
-        // while it is being queued; the queue is this request's.
+        // SAFETY: `sg` has `pdu.sg.len() >= segs` entries, owned by this
+        // request while it is being queued; the queue is this request's.
+        // Only `segs` entries are initialized: the block layer never maps
+        // more entries than the request has physical segments.
         let count = unsafe {
-            bindings::rb_sg_init_table(sg, pdu.sg.len() as u32);
+            bindings::rb_sg_init_table(sg, segs as u32);
             bindings::rb_blk_rq_map_sg((*self.as_raw()).q, self.as_raw(), sg)
         };
-        if count <= 0 || count as usize > pdu.sg.len() {
+        if count <= 0 || count as usize > segs {
             return Err(EIO);
         }
         let dir = if self.op() == Op::Write {
