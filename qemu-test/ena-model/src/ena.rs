@@ -252,6 +252,8 @@ pub struct Ena {
     mmio_resp: u64,
     pub last_reset_reason: u32,
     pub resets: u64,
+    /// How often each DEV_CTL reset reason (4 bits) was seen.
+    pub reset_reasons: [u64; 16],
 
     aq_head: u16,
     acq_tail: u16,
@@ -309,6 +311,7 @@ impl Ena {
             mmio_resp: 0,
             last_reset_reason: 0,
             resets: 0,
+            reset_reasons: [0; 16],
             aq_head: 0,
             acq_tail: 0,
             aenq_tail: 0,
@@ -510,6 +513,7 @@ impl Ena {
         if val & 1 != 0 {
             self.last_reset_reason = val >> 28;
             self.resets += 1;
+            self.reset_reasons[(val >> 28) as usize] += 1;
             elog!(self, "device reset (reason {})", self.last_reset_reason);
             let link = self.link_up;
             self.reset_state();
@@ -1695,7 +1699,8 @@ impl Ena {
         let s = &self.stats;
         let mut out = format!(
             "{}: link {} tx {} pkts {} B, rx {} pkts {} B, drops rx {} tx {}, irqs {}, \
-             admin {}, guest_errors {}, dma_errors {}, resets {} (last reason {}), dma maps {}\n",
+             admin {}, guest_errors {}, dma_errors {}, resets {} (last reason {}), dma maps {}\n\
+             \x20 reset reasons:{}\n",
             self.cfg.name,
             if self.link_up { "up" } else { "down" },
             s.tx_pkts,
@@ -1711,6 +1716,12 @@ impl Ena {
             self.resets,
             self.last_reset_reason,
             self.mem.count(),
+            self.reset_reasons
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(r, n)| format!(" r{r}={n}"))
+                .collect::<String>(),
         );
         for (i, sq) in self.sqs.iter().enumerate() {
             if let Some(sq) = sq {
