@@ -101,4 +101,87 @@ unsigned int rb_num_online_cpus(void);
 /* Time. */
 unsigned long rb_msecs_to_jiffies(unsigned int ms);
 
+/* net (rena): net_device, NAPI, sk_buff, ethtool, timers, lib/dim. */
+#include <linux/dim.h>
+#include <linux/etherdevice.h>
+#include <linux/ethtool.h>
+#include <linux/if_vlan.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/netdevice.h>
+#include <linux/rtnetlink.h>
+#include <linux/skbuff.h>
+#include <linux/tcp.h>
+#include <linux/timer.h>
+#include <linux/udp.h>
+#include <net/ip6_checksum.h>
+
+void *rb_netdev_priv(const struct net_device *dev);
+unsigned int rb_netdev_num_tx_queues(const struct net_device *dev);
+void rb_netdev_setup(struct net_device *dev, struct device *parent,
+		     const struct net_device_ops *ops, const struct ethtool_ops *eops,
+		     unsigned int max_mtu, bool tx_csum, bool rx_csum);
+void rb_netdev_set_mac(struct net_device *dev, const u8 *mac);
+unsigned int rb_netdev_mtu(const struct net_device *dev);
+void rb_netdev_set_mtu(struct net_device *dev, unsigned int mtu);
+bool rb_netif_running(const struct net_device *dev);
+bool rb_netif_carrier_ok(const struct net_device *dev);
+void rb_netif_stop_subqueue(struct net_device *dev, u16 q);
+void rb_netif_wake_subqueue(struct net_device *dev, u16 q);
+bool rb_netif_subqueue_stopped(struct net_device *dev, u16 q);
+void rb_netif_tx_disable(struct net_device *dev);
+void rb_netif_tx_start_all_queues(struct net_device *dev);
+void rb_netdev_tx_sent_queue(struct net_device *dev, u16 q, unsigned int bytes);
+void rb_netdev_tx_completed_queue(struct net_device *dev, u16 q, unsigned int pkts,
+				  unsigned int bytes);
+void rb_netdev_tx_reset_queue(struct net_device *dev, u16 q);
+bool rb_netdev_xmit_more(void);
+unsigned long rb_netdev_trans_start_age_ms(struct net_device *dev, u16 q);
+int rb_netdev_set_real_num_queues(struct net_device *dev, unsigned int n);
+
+bool rb_napi_schedule(struct napi_struct *napi);
+void rb_local_bh_disable(void);
+void rb_local_bh_enable(void);
+struct net_device *rb_napi_dev(struct napi_struct *napi);
+void rb_netif_napi_del(struct napi_struct *napi);
+
+void rb_dev_kfree_skb_any(struct sk_buff *skb);
+unsigned int rb_skb_len(const struct sk_buff *skb);
+unsigned int rb_skb_headlen(const struct sk_buff *skb);
+unsigned int rb_skb_nr_frags(const struct sk_buff *skb);
+u16 rb_skb_queue_mapping(const struct sk_buff *skb);
+int rb_skb_linearize(struct sk_buff *skb);
+int rb_skb_padto(struct sk_buff *skb, unsigned int len);
+int rb_skb_checksum_help(struct sk_buff *skb);
+void rb_skb_tx_timestamp(struct sk_buff *skb);
+/* TX checksum request: returns 0 none, else fills proto info; -1 = unsupported. */
+int rb_skb_tx_csum(struct sk_buff *skb, u8 *l3, u8 *l4, u8 *l3_off, u8 *l3_len, u8 *l4_len);
+dma_addr_t rb_skb_map_head(struct device *dev, struct sk_buff *skb);
+dma_addr_t rb_skb_map_frag(struct device *dev, struct sk_buff *skb, unsigned int i,
+			   unsigned int *len);
+void rb_dma_unmap_page(struct device *dev, dma_addr_t addr, size_t size,
+		       enum dma_data_direction dir);
+
+unsigned int rb_rx_buf_len(void);
+struct page *rb_rx_page_alloc(struct device *dev, dma_addr_t *dma);
+void rb_rx_page_free(struct device *dev, struct page *page, dma_addr_t dma);
+struct sk_buff *rb_rx_page_build_skb(struct device *dev, struct page *page, dma_addr_t dma,
+				     unsigned int off, unsigned int len);
+void rb_rx_page_add_frag(struct device *dev, struct sk_buff *skb, struct page *page,
+			 dma_addr_t dma, unsigned int len);
+void rb_skb_rx_finish(struct sk_buff *skb, struct net_device *dev, u16 queue, u32 hash,
+		      bool hash_l4, bool csum_ok);
+
+void rb_ethtool_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info,
+			const char *driver);
+
+void rb_timer_setup(struct timer_list *timer, void (*fn)(struct timer_list *));
+unsigned long rb_jiffies(void);
+u64 rb_jiffies64_ms(void);
+
+void rb_dim_init(struct dim *dim);
+void rb_dim_update(struct dim *dim, u16 event_ctr, u64 packets, u64 bytes);
+u16 rb_dim_rx_usecs(struct dim *dim);
+void rb_dim_cancel(struct dim *dim);
+
 #endif /* RUST_BINDINGS_HELPER_H */

@@ -147,3 +147,258 @@ void rb_sg_init_table(struct scatterlist *sgl, unsigned int nents) { sg_init_tab
 dma_addr_t rb_sg_dma_address(struct scatterlist *sg) { return sg_dma_address(sg); }
 unsigned int rb_sg_dma_len(struct scatterlist *sg) { return sg_dma_len(sg); }
 struct scatterlist *rb_sg_next(struct scatterlist *sg) { return sg_next(sg); }
+
+/* net (rena): net_device, NAPI, sk_buff, ethtool, timers, lib/dim. */
+/* rust-bindings/net.rs and skb.rs use these values as Rust constants. */
+static_assert((ETHTOOL_COALESCE_USECS | ETHTOOL_COALESCE_USE_ADAPTIVE_RX) == 0x211);
+static_assert(ETH_GSTRING_LEN == 32);
+static_assert(ETH_SS_STATS == 1);
+static_assert(ETH_RSS_HASH_TOP == 1 && ETH_RSS_HASH_NO_CHANGE == 0);
+static_assert(MAX_SKB_FRAGS == 17);
+static_assert(NETDEV_TX_OK == 0 && NETDEV_TX_BUSY == 0x10);
+
+void *rb_netdev_priv(const struct net_device *dev) { return netdev_priv(dev); }
+unsigned int rb_netdev_num_tx_queues(const struct net_device *dev) { return dev->num_tx_queues; }
+
+void rb_netdev_setup(struct net_device *dev, struct device *parent,
+		     const struct net_device_ops *ops, const struct ethtool_ops *eops,
+		     unsigned int max_mtu, bool tx_csum, bool rx_csum)
+{
+	SET_NETDEV_DEV(dev, parent);
+	dev->netdev_ops = ops;
+	dev->ethtool_ops = eops;
+	dev->min_mtu = ETH_MIN_MTU;
+	dev->max_mtu = max_mtu;
+	dev->watchdog_timeo = 5 * HZ;
+	dev->hw_features = NETIF_F_SG | NETIF_F_RXHASH | NETIF_F_HIGHDMA;
+	if (tx_csum)
+		dev->hw_features |= NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM;
+	if (rx_csum)
+		dev->hw_features |= NETIF_F_RXCSUM;
+	dev->features = dev->hw_features;
+	dev->priv_flags |= IFF_UNICAST_FLT;
+}
+
+void rb_netdev_set_mac(struct net_device *dev, const u8 *mac) { eth_hw_addr_set(dev, mac); }
+unsigned int rb_netdev_mtu(const struct net_device *dev) { return READ_ONCE(dev->mtu); }
+void rb_netdev_set_mtu(struct net_device *dev, unsigned int mtu) { WRITE_ONCE(dev->mtu, mtu); }
+bool rb_netif_running(const struct net_device *dev) { return netif_running(dev); }
+bool rb_netif_carrier_ok(const struct net_device *dev) { return netif_carrier_ok(dev); }
+void rb_netif_stop_subqueue(struct net_device *dev, u16 q) { netif_stop_subqueue(dev, q); }
+void rb_netif_wake_subqueue(struct net_device *dev, u16 q) { netif_wake_subqueue(dev, q); }
+
+bool rb_netif_subqueue_stopped(struct net_device *dev, u16 q)
+{
+	return __netif_subqueue_stopped(dev, q);
+}
+
+void rb_netif_tx_disable(struct net_device *dev) { netif_tx_disable(dev); }
+void rb_netif_tx_start_all_queues(struct net_device *dev) { netif_tx_start_all_queues(dev); }
+
+void rb_netdev_tx_sent_queue(struct net_device *dev, u16 q, unsigned int bytes)
+{
+	netdev_tx_sent_queue(netdev_get_tx_queue(dev, q), bytes);
+}
+
+void rb_netdev_tx_completed_queue(struct net_device *dev, u16 q, unsigned int pkts,
+				  unsigned int bytes)
+{
+	netdev_tx_completed_queue(netdev_get_tx_queue(dev, q), pkts, bytes);
+}
+
+void rb_netdev_tx_reset_queue(struct net_device *dev, u16 q)
+{
+	netdev_tx_reset_queue(netdev_get_tx_queue(dev, q));
+}
+
+bool rb_netdev_xmit_more(void) { return netdev_xmit_more(); }
+
+unsigned long rb_netdev_trans_start_age_ms(struct net_device *dev, u16 q)
+{
+	return jiffies_to_msecs(jiffies - READ_ONCE(netdev_get_tx_queue(dev, q)->trans_start));
+}
+
+int rb_netdev_set_real_num_queues(struct net_device *dev, unsigned int n)
+{
+	int err = netif_set_real_num_tx_queues(dev, n);
+
+	return err ? err : netif_set_real_num_rx_queues(dev, n);
+}
+
+bool rb_napi_schedule(struct napi_struct *napi) { return napi_schedule(napi); }
+void rb_local_bh_disable(void) { local_bh_disable(); }
+void rb_local_bh_enable(void) { local_bh_enable(); }
+struct net_device *rb_napi_dev(struct napi_struct *napi) { return napi->dev; }
+void rb_netif_napi_del(struct napi_struct *napi) { netif_napi_del(napi); }
+
+void rb_dev_kfree_skb_any(struct sk_buff *skb) { dev_kfree_skb_any(skb); }
+unsigned int rb_skb_len(const struct sk_buff *skb) { return skb->len; }
+unsigned int rb_skb_headlen(const struct sk_buff *skb) { return skb_headlen(skb); }
+unsigned int rb_skb_nr_frags(const struct sk_buff *skb) { return skb_shinfo(skb)->nr_frags; }
+u16 rb_skb_queue_mapping(const struct sk_buff *skb) { return skb_get_queue_mapping(skb); }
+int rb_skb_linearize(struct sk_buff *skb) { return skb_linearize(skb); }
+int rb_skb_padto(struct sk_buff *skb, unsigned int len) { return skb_put_padto(skb, len); }
+int rb_skb_checksum_help(struct sk_buff *skb) { return skb_checksum_help(skb); }
+void rb_skb_tx_timestamp(struct sk_buff *skb) { skb_tx_timestamp(skb); }
+
+int rb_skb_tx_csum(struct sk_buff *skb, u8 *l3, u8 *l4, u8 *l3_off, u8 *l3_len, u8 *l4_len)
+{
+	u8 proto;
+	int off;
+
+	if (skb->ip_summed != CHECKSUM_PARTIAL)
+		return 0;
+	off = skb_network_offset(skb);
+	if (off < 0 || off > 255 || skb_network_header_len(skb) > 255)
+		return -1;
+	switch (vlan_get_protocol(skb)) {
+	case htons(ETH_P_IP):
+		*l3 = 4;
+		proto = ip_hdr(skb)->protocol;
+		break;
+	case htons(ETH_P_IPV6):
+		*l3 = 6;
+		proto = ipv6_hdr(skb)->nexthdr;
+		break;
+	default:
+		return -1;
+	}
+	if (proto == IPPROTO_TCP && skb->csum_offset == offsetof(struct tcphdr, check))
+		*l4_len = tcp_hdrlen(skb) / 4;
+	else if (proto == IPPROTO_UDP && skb->csum_offset == offsetof(struct udphdr, check))
+		*l4_len = sizeof(struct udphdr) / 4;
+	else
+		return -1;
+	*l4 = proto;
+	*l3_off = off;
+	*l3_len = skb_network_header_len(skb);
+	return 1;
+}
+
+dma_addr_t rb_skb_map_head(struct device *dev, struct sk_buff *skb)
+{
+	return dma_map_single(dev, skb->data, skb_headlen(skb), DMA_TO_DEVICE);
+}
+
+dma_addr_t rb_skb_map_frag(struct device *dev, struct sk_buff *skb, unsigned int i,
+			   unsigned int *len)
+{
+	const skb_frag_t *frag = &skb_shinfo(skb)->frags[i];
+
+	*len = skb_frag_size(frag);
+	return skb_frag_dma_map(dev, frag, 0, *len, DMA_TO_DEVICE);
+}
+
+void rb_dma_unmap_page(struct device *dev, dma_addr_t addr, size_t size,
+		       enum dma_data_direction dir)
+{
+	dma_unmap_page(dev, addr, size, dir);
+}
+
+#define RB_RX_HEADROOM NET_SKB_PAD
+#define RB_RX_BUF_LEN (PAGE_SIZE - RB_RX_HEADROOM - \
+		       SKB_DATA_ALIGN(sizeof(struct skb_shared_info)))
+
+unsigned int rb_rx_buf_len(void) { return RB_RX_BUF_LEN; }
+
+struct page *rb_rx_page_alloc(struct device *dev, dma_addr_t *dma)
+{
+	struct page *page = dev_alloc_page();
+
+	if (!page)
+		return NULL;
+	*dma = dma_map_page(dev, page, RB_RX_HEADROOM, RB_RX_BUF_LEN, DMA_FROM_DEVICE);
+	if (dma_mapping_error(dev, *dma)) {
+		__free_page(page);
+		return NULL;
+	}
+	return page;
+}
+
+void rb_rx_page_free(struct device *dev, struct page *page, dma_addr_t dma)
+{
+	dma_unmap_page(dev, dma, RB_RX_BUF_LEN, DMA_FROM_DEVICE);
+	__free_page(page);
+}
+
+struct sk_buff *rb_rx_page_build_skb(struct device *dev, struct page *page, dma_addr_t dma,
+				     unsigned int off, unsigned int len)
+{
+	struct sk_buff *skb;
+
+	dma_unmap_page(dev, dma, RB_RX_BUF_LEN, DMA_FROM_DEVICE);
+	skb = napi_build_skb(page_address(page), PAGE_SIZE);
+	if (!skb) {
+		__free_page(page);
+		return NULL;
+	}
+	skb_reserve(skb, RB_RX_HEADROOM + off);
+	skb_put(skb, len);
+	return skb;
+}
+
+void rb_rx_page_add_frag(struct device *dev, struct sk_buff *skb, struct page *page,
+			 dma_addr_t dma, unsigned int len)
+{
+	dma_unmap_page(dev, dma, RB_RX_BUF_LEN, DMA_FROM_DEVICE);
+	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags, page, RB_RX_HEADROOM, len, PAGE_SIZE);
+}
+
+void rb_skb_rx_finish(struct sk_buff *skb, struct net_device *dev, u16 queue, u32 hash,
+		      bool hash_l4, bool csum_ok)
+{
+	skb->protocol = eth_type_trans(skb, dev);
+	skb_record_rx_queue(skb, queue);
+	skb_set_hash(skb, hash, hash_l4 ? PKT_HASH_TYPE_L4 : PKT_HASH_TYPE_L3);
+	if (csum_ok)
+		skb->ip_summed = CHECKSUM_UNNECESSARY;
+	else
+		skb_checksum_none_assert(skb);
+}
+
+void rb_ethtool_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info,
+			const char *driver)
+{
+	strscpy(info->driver, driver, sizeof(info->driver));
+	if (dev->dev.parent)
+		strscpy(info->bus_info, dev_name(dev->dev.parent), sizeof(info->bus_info));
+}
+
+void rb_timer_setup(struct timer_list *timer, void (*fn)(struct timer_list *))
+{
+	timer_setup(timer, fn, 0);
+}
+
+unsigned long rb_jiffies(void) { return jiffies; }
+u64 rb_jiffies64_ms(void) { return jiffies64_to_msecs(get_jiffies_64()); }
+
+static void rb_dim_work(struct work_struct *work)
+{
+	struct dim *dim = container_of(work, struct dim, work);
+
+	/* The new profile is read at the next unmask; start measuring again. */
+	dim->state = DIM_START_MEASURE;
+}
+
+void rb_dim_init(struct dim *dim)
+{
+	memset(dim, 0, sizeof(*dim));
+	INIT_WORK(&dim->work, rb_dim_work);
+	dim->mode = DIM_CQ_PERIOD_MODE_START_FROM_EQE;
+	dim->profile_ix = 0;
+}
+
+void rb_dim_update(struct dim *dim, u16 event_ctr, u64 packets, u64 bytes)
+{
+	struct dim_sample sample;
+
+	dim_update_sample(event_ctr, packets, bytes, &sample);
+	net_dim(dim, sample);
+}
+
+u16 rb_dim_rx_usecs(struct dim *dim)
+{
+	return net_dim_get_rx_moderation(dim->mode, READ_ONCE(dim->profile_ix)).usec;
+}
+
+void rb_dim_cancel(struct dim *dim) { cancel_work_sync(&dim->work); }

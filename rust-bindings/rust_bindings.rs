@@ -22,15 +22,20 @@ pub mod bindings;
 pub mod block;
 pub mod delay;
 pub mod device;
+pub mod dim;
 pub mod dma;
 pub mod error;
 pub mod io;
 pub mod irq;
 pub mod irq_poll;
 pub mod module_param;
+pub mod napi;
+pub mod net;
 pub mod pci;
 pub mod print;
+pub mod skb;
 pub mod sync;
+pub mod timer;
 
 // The macros are exported at the crate root by `#[macro_export]`; make them
 // reachable under this module too, as upstream's are under `kernel::`.
