@@ -726,7 +726,7 @@ impl Device<Bound> {
         let mut affd = affd;
         let affd_ptr = affd
             .as_mut()
-            .map_or(core::ptr::null_mut(), |a| core::ptr::from_mut(a));
+            .map_or(core::ptr::null_mut(), core::ptr::from_mut);
         // SAFETY: The device is valid and bound; `affd` (if any) lives
         // across the call.
         let ret = unsafe {
