@@ -36,6 +36,7 @@ setup:
 	@if [ "$$(id -u)" = 0 ]; then $(TOP)/scripts/setup-host.sh; \
 	 else sudo $(TOP)/scripts/setup-host.sh; fi
 	@$(TOP)/scripts/build-kernel.sh
+	@$(TOP)/scripts/build-qemu.sh >/dev/null
 
 modules: kdir-ok
 	+$(KMAKE) modules
