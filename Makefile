@@ -8,6 +8,7 @@
 #   make check     set-up, build, host-side tests and guest selftests
 #   make demo      boot a guest, load what we built and show it working
 #   make lint      W=1 build, rustfmtcheck and CLIPPY=1, failing on warnings
+#   make bench     rnvme vs C nvme fio benchmark: build/bench/nvme.md and .png
 #
 # Long builds live in $(RFL_CACHE) (default ~/.cache/rfl-drivers), outside
 # the repository, keyed by version and config.
@@ -30,7 +31,7 @@ RUST_SOURCES = $(shell find $(TOP)/drivers $(TOP)/rust-bindings $(TOP)/selftests
 all: modules
 
 help:
-	@sed -n '3,13p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,14p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	@if [ "$$(id -u)" = 0 ]; then $(TOP)/scripts/setup-host.sh; \
@@ -62,6 +63,12 @@ check: setup
 
 demo: setup
 	@$(TOP)/scripts/demo
+
+# Not a timed test. BENCH_REPS (5), BENCH_SECS (5), BENCH_ROWS=REGEX and
+# BENCH_TARGETS="nvme rnvme" shorten it: make bench BENCH_REPS=1 BENCH_SECS=2
+.PHONY: bench
+bench: modules
+	@$(TOP)/scripts/bench
 
 clean:
 	-test -d "$(KDIR)" && $(KMAKE) clean
