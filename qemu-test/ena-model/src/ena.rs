@@ -687,7 +687,7 @@ impl Ena {
             } else {
                 0
             };
-            let addr = self.aenq_base + slot * AENQ_ENTRY;
+            let addr = self.aenq_base.wrapping_add(slot * AENQ_ENTRY);
             if let Err(err) = self.mem.publish(addr, &e, 4..8) {
                 self.dma_error("AENQ entry", err);
                 break;
@@ -752,7 +752,7 @@ impl Ena {
         while self.aq_head != tail {
             let slot = (self.aq_head & (depth - 1)) as u64;
             let mut cmd = [0u8; 64];
-            let addr = self.aq_base + slot * ADMIN_ENTRY;
+            let addr = self.aq_base.wrapping_add(slot * ADMIN_ENTRY);
             self.aq_head = self.aq_head.wrapping_add(1);
             if let Err(e) = self.mem.read(addr, &mut cmd) {
                 self.dma_error("admin command fetch", e);
@@ -784,9 +784,9 @@ impl Ena {
         } else {
             0
         };
-        if let Err(e) = self
-            .mem
-            .publish(self.acq_base + slot * ADMIN_ENTRY, &resp, 0..4)
+        if let Err(e) =
+            self.mem
+                .publish(self.acq_base.wrapping_add(slot * ADMIN_ENTRY), &resp, 0..4)
         {
             self.dma_error("admin completion", e);
             return;

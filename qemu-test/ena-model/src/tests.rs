@@ -800,3 +800,135 @@ fn tso_through_meta_descriptor() {
         "one completion for the whole TSO packet"
     );
 }
+
+/// xorshift64*: a small deterministic generator for the robustness test.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+#[test]
+fn random_guest_input_never_panics_and_device_recovers() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut d = Drv::new(cfg("fuzz", 4));
+    let mut p = Path::new();
+    p.post_rx(64, 2048);
+    for round in 0..20_000u32 {
+        let r = rng.next();
+        match r % 6 {
+            // Any BAR0 register, any value (but not a reset every time).
+            0 => {
+                let off = (rng.next() % (BAR0_SIZE / 4)) * 4;
+                if off != REG_DEV_CTL || round.is_multiple_of(50) {
+                    d.e.mmio_write(off, rng.next() as u32);
+                }
+                let _ = d.e.mmio_read(off);
+            }
+            // Random admin commands through a sane admin queue.
+            1 | 2 => {
+                if d.e.mmio_read(REG_AQ_BASE_LO) == 0 {
+                    d.init_admin();
+                    d.aq_tail = 0;
+                    d.acq_head = 0;
+                }
+                let mut c = [0u8; 64];
+                for b in c.iter_mut() {
+                    *b = rng.next() as u8;
+                }
+                c[2] %= 13;
+                // Control buffers and rings sometimes inside fake RAM.
+                if rng.next().is_multiple_of(2) {
+                    put32(&mut c, 8, (RAM + rng.next() % 0x3f_0000) as u32);
+                    put32(&mut c, 12, (RAM + rng.next() % 0x3f_0000) as u32);
+                    c[16] = 0;
+                    c[17] = 0;
+                }
+                put16(&mut c, 0, 0);
+                c[3] = if (d.aq_tail / 32) & 1 == 0 { 1 } else { 0 };
+                d.write(AQ + (d.aq_tail % 32) as u64 * 64, &c);
+                d.aq_tail = d.aq_tail.wrapping_add(1);
+                d.e.mmio_write(REG_AQ_DB, d.aq_tail as u32);
+            }
+            // Garbage TX descriptors and doorbells on a live queue pair.
+            3 => {
+                let slot = p.tx_tail % DEPTH;
+                let mut desc = [0u8; 16];
+                for b in desc.iter_mut() {
+                    *b = rng.next() as u8;
+                }
+                if rng.next().is_multiple_of(2) {
+                    put32(&mut desc, 8, (BUFS + rng.next() % 0x10_0000) as u32);
+                    put32(&mut desc, 12, 0);
+                }
+                p.a.write(TX_SQ + slot as u64 * 16, &desc);
+                p.tx_tail = p.tx_tail.wrapping_add(1);
+                p.a.e.mmio_write(p.a_tx_db, p.tx_tail as u32);
+                for f in std::mem::take(&mut p.a.e.tx_out) {
+                    p.b.e.receive(f);
+                }
+            }
+            // Garbage RX descriptors.
+            4 => {
+                let slot = p.rx_tail % DEPTH;
+                let mut desc = [0u8; 16];
+                for b in desc.iter_mut() {
+                    *b = rng.next() as u8;
+                }
+                p.b.write(RX_SQ + slot as u64 * 16, &desc);
+                p.rx_tail = p.rx_tail.wrapping_add(1);
+                p.b.e.mmio_write(p.b_rx_db, p.rx_tail as u32);
+            }
+            // Random frames from the wire, random timer ticks.
+            _ => {
+                let len = (rng.next() % 2000) as usize;
+                let f: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+                p.b.e.receive(f);
+                p.b.e
+                    .tick(Instant::now() + Duration::from_millis(rng.next() % 3000));
+            }
+        }
+    }
+    assert!(
+        d.e.stats.guest_errors > 0,
+        "the fuzzer did exercise error paths"
+    );
+    // Queue bases at the very top of the address space: refused as DMA
+    // errors, no arithmetic overflow.
+    for reg in [
+        REG_AQ_BASE_LO,
+        REG_AQ_BASE_HI,
+        REG_ACQ_BASE_LO,
+        REG_ACQ_BASE_HI,
+    ] {
+        d.e.mmio_write(reg, u32::MAX);
+    }
+    d.e.mmio_write(REG_AENQ_BASE_LO, u32::MAX);
+    d.e.mmio_write(REG_AENQ_BASE_HI, u32::MAX);
+    d.e.mmio_write(REG_AQ_CAPS, 0x0040_0020);
+    d.e.mmio_write(REG_ACQ_CAPS, 0x0040_0020);
+    d.e.mmio_write(REG_AENQ_CAPS, 0x0040_0010);
+    let dma_errors = d.e.stats.dma_errors;
+    d.e.mmio_write(REG_AQ_DB, 5);
+    d.e.mmio_write(REG_AENQ_HEAD_DB, 16);
+    d.e.mmio_write(REG_MMIO_RESP_LO, u32::MAX);
+    d.e.mmio_write(REG_MMIO_RESP_HI, u32::MAX);
+    d.e.mmio_write(REG_MMIO_REG_READ, 1);
+    assert!(
+        d.e.stats.dma_errors > dma_errors,
+        "top-of-address-space rings are DMA errors"
+    );
+    // After all that, a reset brings the device back to a working state.
+    d.e.mmio_write(REG_DEV_CTL, 1);
+    d.e.mmio_write(REG_DEV_CTL, 0);
+    assert_eq!(d.e.mmio_read(REG_DEV_STS) & 0x9, 1);
+    d.aq_tail = 0;
+    d.acq_head = 0;
+    d.cmd_id = 0;
+    d.bring_up();
+    assert_eq!(d.get_feature(7, None).0, 0, "admin queue works after reset");
+}
