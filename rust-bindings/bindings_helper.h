@@ -94,6 +94,8 @@ void rb_sg_init_table(struct scatterlist *sgl, unsigned int nents);
 dma_addr_t rb_sg_dma_address(struct scatterlist *sg);
 unsigned int rb_sg_dma_len(struct scatterlist *sg);
 struct scatterlist *rb_sg_next(struct scatterlist *sg);
+dma_addr_t rb_blk_rq_map_single_bvec(struct device *dev, struct request *rq,
+				     enum dma_data_direction dir, unsigned int *len);
 
 /* CPUs. */
 unsigned int rb_num_online_cpus(void);

@@ -148,6 +148,24 @@ dma_addr_t rb_sg_dma_address(struct scatterlist *sg) { return sg_dma_address(sg)
 unsigned int rb_sg_dma_len(struct scatterlist *sg) { return sg_dma_len(sg); }
 struct scatterlist *rb_sg_next(struct scatterlist *sg) { return sg_next(sg); }
 
+/*
+ * Maps the data of a one-segment request as its first bio_vec, without a
+ * scatterlist. Returns the bus address and its length in *len, or
+ * DMA_MAPPING_ERROR (all ones).
+ */
+dma_addr_t rb_blk_rq_map_single_bvec(struct device *dev, struct request *rq,
+				     enum dma_data_direction dir, unsigned int *len)
+{
+	struct bio_vec bv = req_bvec(rq);
+	dma_addr_t addr = dma_map_bvec(dev, &bv, dir, 0);
+
+	if (dma_mapping_error(dev, addr))
+		return DMA_MAPPING_ERROR;
+	*len = bv.bv_len;
+	return addr;
+}
+
+
 /* net (rena): net_device, NAPI, sk_buff, ethtool, timers, lib/dim. */
 /* rust-bindings/net.rs and skb.rs use these values as Rust constants. */
 static_assert((ETHTOOL_COALESCE_USECS | ETHTOOL_COALESCE_USE_ADAPTIVE_RX) == 0x211);

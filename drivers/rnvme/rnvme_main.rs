@@ -325,7 +325,8 @@ fn blk_status(cqe: &nvme::Completion) -> BlkStatus {
     match (cqe.sct(), cqe.sc()) {
         (SCT_GENERIC, INVALID_OPCODE | INVALID_FIELD) => BlkStatus::NOTSUPP,
         (SCT_GENERIC, CAPACITY_EXCEEDED) => BlkStatus::NOSPC,
-        (SCT_GENERIC, ABORT_REQUESTED) => BlkStatus::TIMEOUT,
+        // Aborted after a timeout: an I/O error, as the C driver reports it.
+        (SCT_GENERIC, ABORT_REQUESTED) => BlkStatus::IOERR,
         (SCT_MEDIA, _) => BlkStatus::MEDIUM,
         _ => BlkStatus::IOERR,
     }

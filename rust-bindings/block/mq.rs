@@ -26,7 +26,7 @@ use crate::rust_bindings::{
 use core::{
     fmt,
     marker::PhantomData,
-    sync::atomic::{AtomicU32, AtomicU8, Ordering},
+    sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering},
 };
 use kernel::{
     error::{from_result, to_result},
@@ -186,8 +186,12 @@ struct Pdu<T: Operations> {
     state: AtomicU8,
     /// Number of mapped scatterlist entries, 0 when not mapped.
     mapped_nents: AtomicU32,
-    /// `nents` passed to `dma_map_sg` (needed again to unmap).
+    /// `nents` passed to `dma_map_sg` (needed again to unmap); 0 when the
+    /// data was mapped as one bio_vec without a scatterlist.
     mapped_sg_count: AtomicU32,
+    /// The one-bio_vec mapping: bus address and length.
+    single_addr: AtomicU64,
+    single_len: AtomicU32,
     mapped_dir: AtomicU32,
     sg: KVec<Opaque<bindings::scatterlist>>,
     data: T::RequestData,
@@ -359,6 +363,40 @@ impl<T: Operations> Request<T> {
         if segs == 0 || segs > pdu.sg.len() {
             return Err(EINVAL);
         }
+        let dir = if self.op() == Op::Write {
+            bindings::dma_data_direction_DMA_TO_DEVICE
+        } else {
+            bindings::dma_data_direction_DMA_FROM_DEVICE
+        };
+        let dev = self.tagset().dma_dev.as_raw();
+        if segs == 1 {
+            // The common small I/O: map the one bio_vec directly, without
+            // building a scatterlist (as the C nvme driver does).
+            let mut len = 0u32;
+            // SAFETY: The request is being queued, has data (one segment)
+            // and `dev` is the tag set's device.
+            let addr =
+                unsafe { bindings::rb_blk_rq_map_single_bvec(dev, self.as_raw(), dir, &mut len) };
+            if addr != u64::MAX {
+                if len == self.bytes() {
+                    pdu.mapped_sg_count.store(0, Ordering::Relaxed);
+                    pdu.single_addr.store(addr, Ordering::Relaxed);
+                    pdu.single_len.store(len, Ordering::Relaxed);
+                    pdu.mapped_dir.store(dir, Ordering::Relaxed);
+                    pdu.mapped_nents.store(1, Ordering::Release);
+                    return Ok(DmaSegments {
+                        next: core::ptr::null_mut(),
+                        left: 1,
+                        single: Some((addr, len)),
+                        _rq: PhantomData,
+                    });
+                }
+                // One physical segment made of several bio_vecs: undo and
+                // use the scatterlist path.
+                // SAFETY: Mapped just above with these arguments.
+                unsafe { bindings::rb_dma_unmap_page(dev, addr, len as usize, dir) };
+            }
+        }
         let sg = pdu.sg.as_ptr().cast_mut().cast::<bindings::scatterlist>();
         // SAFETY: `sg` has `pdu.sg.len() >= segs` entries, owned by this
         // request while it is being queued; the queue is this request's.
@@ -371,12 +409,6 @@ impl<T: Operations> Request<T> {
         if count <= 0 || count as usize > segs {
             return Err(EIO);
         }
-        let dir = if self.op() == Op::Write {
-            bindings::dma_data_direction_DMA_TO_DEVICE
-        } else {
-            bindings::dma_data_direction_DMA_FROM_DEVICE
-        };
-        let dev = self.tagset().dma_dev.as_raw();
         // SAFETY: `sg` holds `count` initialized entries; `dev` is the tag
         // set's device, kept alive by the tag set.
         let nents = unsafe { bindings::dma_map_sg_attrs(dev, sg, count, dir, 0) };
@@ -385,10 +417,11 @@ impl<T: Operations> Request<T> {
         }
         pdu.mapped_sg_count.store(count as u32, Ordering::Relaxed);
         pdu.mapped_dir.store(dir, Ordering::Relaxed);
-        pdu.mapped_nents.store(nents as u32, Ordering::Release);
+        pdu.mapped_nents.store(nents, Ordering::Release);
         Ok(DmaSegments {
             next: sg,
-            left: nents as u32,
+            left: nents,
+            single: None,
             _rq: PhantomData,
         })
     }
@@ -398,17 +431,26 @@ impl<T: Operations> Request<T> {
         if pdu.mapped_nents.swap(0, Ordering::AcqRel) == 0 {
             return;
         }
+        let count = pdu.mapped_sg_count.load(Ordering::Relaxed);
+        let dir = pdu.mapped_dir.load(Ordering::Relaxed);
+        if count == 0 {
+            // SAFETY: Mapped by `dma_map`'s one-bio_vec path with these
+            // arguments, unmapped once (the swap above).
+            unsafe {
+                bindings::rb_dma_unmap_page(
+                    self.tagset().dma_dev.as_raw(),
+                    pdu.single_addr.load(Ordering::Relaxed),
+                    pdu.single_len.load(Ordering::Relaxed) as usize,
+                    dir,
+                )
+            };
+            return;
+        }
         let sg = pdu.sg.as_ptr().cast_mut().cast::<bindings::scatterlist>();
         // SAFETY: Mapped by `dma_map` with these arguments, unmapped once
         // (the swap above).
         unsafe {
-            bindings::dma_unmap_sg_attrs(
-                self.tagset().dma_dev.as_raw(),
-                sg,
-                pdu.mapped_sg_count.load(Ordering::Relaxed) as i32,
-                pdu.mapped_dir.load(Ordering::Relaxed),
-                0,
-            )
+            bindings::dma_unmap_sg_attrs(self.tagset().dma_dev.as_raw(), sg, count as i32, dir, 0)
         };
     }
 }
@@ -417,6 +459,8 @@ impl<T: Operations> Request<T> {
 pub struct DmaSegments<'a> {
     next: *mut bindings::scatterlist,
     left: u32,
+    /// The segment of a request mapped without a scatterlist.
+    single: Option<(u64, u32)>,
     _rq: PhantomData<&'a ()>,
 }
 
@@ -431,6 +475,10 @@ impl Iterator for DmaSegments<'_> {
     type Item = (u64, u32);
 
     fn next(&mut self) -> Option<(u64, u32)> {
+        if let Some(segment) = self.single.take() {
+            self.left = 0;
+            return Some(segment);
+        }
         if self.left == 0 || self.next.is_null() {
             return None;
         }
@@ -794,6 +842,8 @@ impl<T: Operations> OperationsVTable<T> {
                 state: AtomicU8::new(RQ_IDLE),
                 mapped_nents: AtomicU32::new(0),
                 mapped_sg_count: AtomicU32::new(0),
+                single_addr: AtomicU64::new(0),
+                single_len: AtomicU32::new(0),
                 mapped_dir: AtomicU32::new(0),
                 sg,
                 data: T::new_request_data(&tagset.data)?,
