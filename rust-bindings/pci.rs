@@ -178,9 +178,20 @@ pub trait Driver: Send + Sync + Sized + 'static {
         let _ = (dev, this);
     }
 
-    /// Write-only sysfs attributes created in the device's directory after
-    /// a successful probe and removed before `unbind`.
-    const ATTRIBUTES: &'static [&'static CStr] = &[];
+    /// Sysfs attributes created in the device's directory after a
+    /// successful probe and removed before `unbind`.
+    const ATTRIBUTES: &'static [Attribute] = &[];
+
+    /// A user reads attribute `ATTRIBUTES[index]`: write its value to `out`.
+    fn show_attribute(
+        dev: &Device<Bound>,
+        this: Pin<&Self>,
+        index: usize,
+        out: &mut AttributeWriter<'_>,
+    ) -> Result {
+        let _ = (dev, this, index, out);
+        Err(EINVAL)
+    }
 
     /// A user wrote `input` to attribute `ATTRIBUTES[index]`.
     fn store_attribute(
@@ -191,6 +202,35 @@ pub trait Driver: Send + Sync + Sized + 'static {
     ) -> Result {
         let _ = (dev, this, index, input);
         Err(EINVAL)
+    }
+}
+
+/// A sysfs attribute of a bound PCI device, shown by
+/// [`Driver::show_attribute`] if `readable`, written through
+/// [`Driver::store_attribute`] (by root) if `writable`.
+pub struct Attribute {
+    /// File name in the device's sysfs directory.
+    pub name: &'static CStr,
+    /// World-readable.
+    pub readable: bool,
+    /// Writable by root.
+    pub writable: bool,
+}
+
+/// Where [`Driver::show_attribute`] writes: the sysfs page, at most
+/// `PAGE_SIZE` bytes; longer output is cut.
+pub struct AttributeWriter<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl core::fmt::Write for AttributeWriter<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = self.buf.len() - self.len;
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
     }
 }
 
@@ -246,12 +286,12 @@ impl<T: Driver> Adapter<T> {
             // SAFETY: Set just above; only this callback and `remove` (which
             // cannot run concurrently, the device lock is held) use it.
             let adapter = unsafe { &mut *ptr };
-            for (index, name) in T::ATTRIBUTES.iter().enumerate() {
-                if let Err(e) = Self::add_attribute(dev, adapter, index, name) {
+            for (index, attr) in T::ATTRIBUTES.iter().enumerate() {
+                if let Err(e) = Self::add_attribute(dev, adapter, index, attr) {
                     crate::dev_warn!(
                         dev,
                         "cannot create sysfs attribute {}: error {}\n",
-                        name,
+                        attr.name,
                         e.to_errno()
                     );
                 }
@@ -264,15 +304,23 @@ impl<T: Driver> Adapter<T> {
         dev: &Device<Core>,
         adapter: &mut AdapterData<T>,
         index: usize,
-        name: &'static CStr,
+        attr: &'static Attribute,
     ) -> Result {
         let c_attr = bindings::device_attribute {
             attr: bindings::attribute {
-                name: name.as_char_ptr(),
-                mode: 0o200,
+                name: attr.name.as_char_ptr(),
+                mode: if attr.readable { 0o444 } else { 0 } | if attr.writable { 0o200 } else { 0 },
             },
-            show: None,
-            store: Some(Self::store_callback),
+            show: if attr.readable {
+                Some(Self::show_callback)
+            } else {
+                None
+            },
+            store: if attr.writable {
+                Some(Self::store_callback)
+            } else {
+                None
+            },
         };
         let attr = KBox::pin(
             DeviceAttribute {
@@ -304,6 +352,29 @@ impl<T: Driver> Adapter<T> {
         // concurrently (device lock).
         let adapter = unsafe { &*ptr };
         T::shutdown(dev, adapter.data.as_ref());
+    }
+
+    extern "C" fn show_callback(
+        dev: *mut bindings::device,
+        attr: *mut bindings::device_attribute,
+        buf: *mut kernel::ffi::c_char,
+    ) -> isize {
+        // SAFETY: As in `store_callback`; sysfs passes a page-sized buffer.
+        let (pdev, adapter, index, page) = unsafe {
+            let adapter = &*bindings::rb_dev_get_drvdata(dev).cast::<AdapterData<T>>();
+            let index = (*attr.cast::<DeviceAttribute>()).index;
+            (
+                Device::<Bound>::from_raw(bindings::rb_to_pci_dev(dev)),
+                adapter,
+                index,
+                core::slice::from_raw_parts_mut(buf.cast::<u8>(), 4096),
+            )
+        };
+        let mut out = AttributeWriter { buf: page, len: 0 };
+        match T::show_attribute(pdev, adapter.data.as_ref(), index, &mut out) {
+            Ok(()) => out.len as isize,
+            Err(e) => e.to_errno() as isize,
+        }
     }
 
     extern "C" fn store_callback(

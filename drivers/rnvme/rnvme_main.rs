@@ -801,6 +801,7 @@ struct Ctrl {
     cap: Cap,
     admin: Arc<AdminQueue>,
     tagset: Arc<TagSet<Ops>>,
+    id: IdCtrl,
     #[pin]
     disks: Mutex<KVec<GenDisk<Ops>>>,
     #[pin]
@@ -1122,7 +1123,51 @@ impl Rnvme {
 impl pci::Driver for Rnvme {
     type IdInfo = ();
     const ID_TABLE: pci::IdTable<()> = &RNVME_PCI_TABLE;
-    const ATTRIBUTES: &'static [&'static CStr] = &[c_str!("rnvme_reset")];
+    const ATTRIBUTES: &'static [pci::Attribute] = &[
+        pci::Attribute {
+            name: c_str!("rnvme_reset"),
+            readable: false,
+            writable: true,
+        },
+        pci::Attribute {
+            name: c_str!("serial"),
+            readable: true,
+            writable: false,
+        },
+        pci::Attribute {
+            name: c_str!("model"),
+            readable: true,
+            writable: false,
+        },
+        pci::Attribute {
+            name: c_str!("firmware_rev"),
+            readable: true,
+            writable: false,
+        },
+        pci::Attribute {
+            name: c_str!("rnvme_resets"),
+            readable: true,
+            writable: false,
+        },
+    ];
+
+    fn show_attribute(
+        _dev: &pci::Device<Bound>,
+        this: Pin<&Self>,
+        index: usize,
+        out: &mut pci::AttributeWriter<'_>,
+    ) -> Result {
+        use core::fmt::Write;
+        let id = &this.ctrl.id;
+        let written = match index {
+            1 => writeln!(out, "{}", nvme::trimmed(&id.serial)),
+            2 => writeln!(out, "{}", nvme::trimmed(&id.model)),
+            3 => writeln!(out, "{}", nvme::trimmed(&id.firmware)),
+            4 => writeln!(out, "{}", this.ctrl.resets.load(Ordering::Relaxed)),
+            _ => return Err(EINVAL),
+        };
+        written.map_err(|_| EINVAL)
+    }
 
     fn probe(pdev: &pci::Device<Core>, _info: &()) -> Result<Pin<KBox<Self>>> {
         if MATCH_CLASS.get() == 0 && !pdev.matched_by_driver_override() {
@@ -1307,6 +1352,7 @@ impl pci::Driver for Rnvme {
         }
 
         let ctrl_admin = admin.clone();
+        let ctrl_id = id.clone();
         let ctrl = Arc::pin_init(
             try_pin_init!(Ctrl {
                 pdev: ARef::from(&***pdev),
@@ -1314,6 +1360,7 @@ impl pci::Driver for Rnvme {
                 cap,
                 admin: ctrl_admin,
                 tagset,
+                id: ctrl_id,
                 disks <- new_mutex!(KVec::new()),
                 polls <- new_mutex!(polls),
                 reset_lock <- new_mutex!(false),
