@@ -2,7 +2,8 @@
 # Injected device faults make the C driver reset the device the way it does
 # on hardware, with the right reset reason, and traffic resumes each time:
 # a corrupted TX completion req_id (reason 5) and a corrupted RX completion
-# req_id (reason 4).
+# req_id (reason 4); an admin completion held back past the driver's 3 s
+# admin timeout during an MTU change (reason 2).
 . "$(dirname "$0")/ena-lib"
 ena_require_pair
 ena_setup_pair
@@ -14,15 +15,23 @@ reason_count() {
     echo "$l" | grep -o " r$1=[0-9]*" | sed 's/.*=//' | grep . || echo 0
 }
 
-reset_and_recover() { # reset_and_recover FAULT WANT_REASON
+reset_and_recover() { # reset_and_recover FAULT WANT_REASON [TRIGGER-CMD...]
     local before after
     kmsg_mark
     ena_ctl status
     before=$(reason_count "$2")
-    ena_ctl fault 0 "$1" 1
-    # A few packets make the model use the faulty completion.
-    ena_ns 0 ping -c 3 -i 0.2 -W 1 "${ENA_V4[1]}" >/dev/null 2>&1
-    ena_ns 1 ping -c 3 -i 0.2 -W 1 "${ENA_V4[0]}" >/dev/null 2>&1
+    local fault=$1 reason=$2
+    shift 2
+    # shellcheck disable=SC2086 # FAULT may carry its own arguments
+    ena_ctl fault 0 $fault
+    if [ $# -gt 0 ]; then
+        "$@" >/dev/null 2>&1
+    else
+        # A few packets make the model use the faulty completion.
+        ena_ns 0 ping -c 3 -i 0.2 -W 1 "${ENA_V4[1]}" >/dev/null 2>&1
+        ena_ns 1 ping -c 3 -i 0.2 -W 1 "${ENA_V4[0]}" >/dev/null 2>&1
+    fi
+    set -- "$fault" "$reason"
     for _ in $(seq 200); do
         kmsg_since | grep -q 'Device reset completed successfully' && break; sleep 0.1
     done
@@ -36,4 +45,6 @@ reset_and_recover() { # reset_and_recover FAULT WANT_REASON
 }
 reset_and_recover corrupt-tx-req-id 5
 reset_and_recover corrupt-rx-req-id 4
+reset_and_recover "admin-delay 5000" 2 ena_ns 0 ip link set "${ENA_IF[0]}" mtu 1400
+ena_ns 0 ip link set "${ENA_IF[0]}" mtu 1500 || fail "MTU back to 1500 failed after recovery"
 pass

@@ -138,6 +138,8 @@ pub struct Faults {
     pub stale_phase: u32,
     pub stop_keepalive: bool,
     pub admin_delay_ms: u32,
+    /// How many of the next admin commands get `admin_delay_ms`.
+    pub admin_delay_count: u32,
     pub drop_admin_irq: u32,
 }
 
@@ -763,7 +765,13 @@ impl Ena {
             let status = self.admin_command(&cmd, &mut resp);
             put16(&mut resp, 0, le16(&cmd, 0) & 0xfff);
             resp[2] = status;
-            if self.faults.admin_delay_ms > 0 {
+            if self.faults.admin_delay_count > 0 {
+                self.faults.admin_delay_count -= 1;
+                elog!(
+                    self,
+                    "fault: admin completion delayed {} ms",
+                    self.faults.admin_delay_ms
+                );
                 let t = Instant::now() + Duration::from_millis(self.faults.admin_delay_ms as u64);
                 self.delayed_admin.push_back((t, resp));
                 self.timer_kick = true;

@@ -14,7 +14,8 @@
 //!
 //! Control lines: `status`, `link F up|down`, `fault F NAME [N]` where NAME is
 //! drop-tx-comp, drop-rx-comp, corrupt-tx-req-id, corrupt-rx-req-id, bad-rx-len,
-//! stale-phase, drop-admin-irq (N events), admin-delay (N ms), stop-keepalive,
+//! stale-phase, drop-admin-irq (N events), admin-delay MS [COUNT] (the next COUNT,
+//! default 1, admin completions come MS late), stop-keepalive,
 //! resume-keepalive, fatal; `clear F`. F is the function index (0, 1, ...).
 
 mod ena;
@@ -202,7 +203,10 @@ fn control(ports: &[Arc<Port>], line: &str) -> String {
                 Some("bad-rx-len") => fl.bad_rx_len = n,
                 Some("stale-phase") => fl.stale_phase = n,
                 Some("drop-admin-irq") => fl.drop_admin_irq = n,
-                Some("admin-delay") => fl.admin_delay_ms = n,
+                Some("admin-delay") => {
+                    fl.admin_delay_ms = n;
+                    fl.admin_delay_count = w.get(4).and_then(|s| s.parse().ok()).unwrap_or(1);
+                }
                 Some("stop-keepalive") => fl.stop_keepalive = true,
                 Some("resume-keepalive") => fl.stop_keepalive = false,
                 Some("fatal") => f.ena.raise_fatal(),

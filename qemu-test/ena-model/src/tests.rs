@@ -638,6 +638,7 @@ fn fault_injection() {
     );
     // Delayed admin completions arrive only after the delay, via the timer.
     p.a.e.faults.admin_delay_ms = 5;
+    p.a.e.faults.admin_delay_count = 1;
     let mut c = [0u8; 64];
     c[2] = 8;
     c[17] = 26;
