@@ -4,7 +4,9 @@
 //!   --queues N          IO queue pairs per function (default 2, max 32)
 //!   --backend KIND      pair (needs two sockets; TX of one is RX of the other),
 //!                       null, tap:IFNAME (first function), stream:PATH (first
-//!                       function; listens for QEMU `-netdev stream` there)
+//!                       function; listens for QEMU `-netdev stream` there),
+//!                       dgram:MINE:QEMUS (first function; binds datagram
+//!                       socket MINE, sends to QEMU's `-netdev dgram` socket QEMUS)
 //!   --readless          revision 0: the driver reads registers through DMA
 //!   --no-moderation     do not advertise interrupt moderation
 //!   --max-mtu N         maximum MTU (default 9000)
@@ -348,6 +350,23 @@ fn main() {
                     std::thread::spawn(move || port::stream_reader(p2, rd));
                 }
             });
+        }
+        b if b.starts_with("dgram:") => {
+            let mut parts = b[6..].splitn(2, ':');
+            let (Some(mine), Some(theirs)) = (parts.next(), parts.next()) else {
+                backend_err("dgram:MINE:QEMUS needs two socket paths".into())
+            };
+            let _ = std::fs::remove_file(mine);
+            let sock = std::os::unix::net::UnixDatagram::bind(mine)
+                .unwrap_or_else(|e| backend_err(e.to_string()));
+            let rd = sock
+                .try_clone()
+                .unwrap_or_else(|e| backend_err(e.to_string()));
+            let _ = ports[0]
+                .backend
+                .set(Backend::Dgram(sock, std::path::PathBuf::from(theirs)));
+            let p = ports[0].clone();
+            std::thread::spawn(move || port::dgram_reader(p, rd));
         }
         _ => backend_err("unknown backend".into()),
     }

@@ -3,7 +3,8 @@
 use crate::pci::Function;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::thread::Thread;
 use std::time::Instant;
@@ -17,6 +18,9 @@ pub enum Backend {
     Tap(File),
     /// QEMU `-netdev stream` framing: 32-bit big-endian length, then the frame.
     Stream(Mutex<Option<UnixStream>>),
+    /// QEMU `-netdev dgram` on UNIX sockets: one datagram per frame, sent to
+    /// QEMU's socket path.
+    Dgram(UnixDatagram, PathBuf),
 }
 
 pub struct Port {
@@ -113,6 +117,13 @@ impl Port {
                     }
                 }
             }
+            Some(Backend::Dgram(sock, peer)) => {
+                for fr in &frames {
+                    // Before QEMU has bound its socket, or when its queue is
+                    // full, the frame is lost like on a real wire.
+                    let _ = sock.send_to(fr, peer);
+                }
+            }
             Some(Backend::Stream(s)) => {
                 let mut g = s.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(sock) = g.as_mut() {
@@ -156,6 +167,20 @@ pub fn tap_reader(port: Arc<Port>, mut tap: File) {
             Ok(n) => port.deliver(vec![buf[..n].to_vec()]),
             Err(e) => {
                 port.log(format_args!("tap read: {e}"));
+                return;
+            }
+        }
+    }
+}
+
+/// Reader of a `-netdev dgram` peer: each datagram is one frame.
+pub fn dgram_reader(port: Arc<Port>, sock: UnixDatagram) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match sock.recv(&mut buf) {
+            Ok(n) => port.deliver(vec![buf[..n].to_vec()]),
+            Err(e) => {
+                port.log(format_args!("dgram read: {e}"));
                 return;
             }
         }
