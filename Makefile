@@ -38,6 +38,7 @@ setup:
 	 else sudo $(TOP)/scripts/setup-host.sh; fi
 	@$(TOP)/scripts/build-kernel.sh
 	@$(TOP)/scripts/build-qemu.sh >/dev/null
+	@cargo build --quiet --release --manifest-path $(TOP)/qemu-test/ena-model/Cargo.toml
 
 modules: kdir-ok
 	+$(KMAKE) modules
