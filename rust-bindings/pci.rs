@@ -217,6 +217,26 @@ pub struct Attribute {
     pub writable: bool,
 }
 
+impl Attribute {
+    /// A world-readable attribute.
+    pub const fn read_only(name: &'static CStr) -> Self {
+        Self {
+            name,
+            readable: true,
+            writable: false,
+        }
+    }
+
+    /// An attribute only root can write.
+    pub const fn write_only(name: &'static CStr) -> Self {
+        Self {
+            name,
+            readable: false,
+            writable: true,
+        }
+    }
+}
+
 /// Where [`Driver::show_attribute`] writes: the sysfs page, at most
 /// `PAGE_SIZE` bytes; longer output is cut.
 pub struct AttributeWriter<'a> {

@@ -1124,31 +1124,11 @@ impl pci::Driver for Rnvme {
     type IdInfo = ();
     const ID_TABLE: pci::IdTable<()> = &RNVME_PCI_TABLE;
     const ATTRIBUTES: &'static [pci::Attribute] = &[
-        pci::Attribute {
-            name: c_str!("rnvme_reset"),
-            readable: false,
-            writable: true,
-        },
-        pci::Attribute {
-            name: c_str!("serial"),
-            readable: true,
-            writable: false,
-        },
-        pci::Attribute {
-            name: c_str!("model"),
-            readable: true,
-            writable: false,
-        },
-        pci::Attribute {
-            name: c_str!("firmware_rev"),
-            readable: true,
-            writable: false,
-        },
-        pci::Attribute {
-            name: c_str!("rnvme_resets"),
-            readable: true,
-            writable: false,
-        },
+        pci::Attribute::write_only(c_str!("rnvme_reset")),
+        pci::Attribute::read_only(c_str!("serial")),
+        pci::Attribute::read_only(c_str!("model")),
+        pci::Attribute::read_only(c_str!("firmware_rev")),
+        pci::Attribute::read_only(c_str!("rnvme_resets")),
     ];
 
     fn show_attribute(
