@@ -15,7 +15,7 @@
 //! with a device reset.
 //!
 //! Both this driver and the C `ena` match the ENA IDs; choose per device
-//! with `driver_override` (see selftests/rena/rena-lib).
+//! with `driver_override` (see selftests/ena/ena-lib).
 
 #![recursion_limit = "256"]
 

@@ -4,7 +4,9 @@
 # stream Gbit/s, iperf3 UDP 64-byte packets/s, TCP request/response rate
 # (python ping-pong, 1-byte messages), then the model's CPU time per packet.
 # Run: qemu-test/ena-vm --ena=pair -- qemu-test/ena-model/bench-guest.sh [N] [SECS]
-. "$(dirname "$0")/../../selftests/ena-c/ena-lib"
+# (ENA_DRIVER=rena in the environment benchmarks rena instead.)
+ENA_DRIVER=${ENA_DRIVER:-ena}
+. "$(dirname "$0")/../../selftests/ena/ena-lib"
 ena_require_pair
 require_cmd iperf3 python3
 ena_setup_pair

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The kernel's own driver selftests from the 6.12 tree,
 # tools/testing/selftests/drivers/net/{ping,stats}.py, in HW mode: NETIF is
-# function 0 (C ena on the model) in the initial netns; the remote endpoint
+# function 0 ($ENA_DRIVER on the model) in the initial netns; the remote endpoint
 # is function 1 in netns ena-b.
 . "$(dirname "$0")/ena-lib"
 ena_require_pair

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# ENA (C driver on the model) with the model's tap backend: the guest pings
+# ENA ($ENA_DRIVER on the model) with the model's tap backend: the guest pings
 # the host's end of the tap (10.79.0.1, set up by qemu-test/ena-vm).
-# Run with: qemu-test/ena-vm --ena=tap -- selftests/run.sh ena-c/tap
+# Run with: qemu-test/ena-vm --ena=tap -- env ENA_DRIVER=ena selftests/run.sh ena/tap
 . "$(dirname "$0")/../ena-lib"
 require_cmd modprobe ip ping
 [ "${ENA_MODE:-}" = tap ] || fail "needs qemu-test/ena-vm --ena=tap (ENA_MODE='${ENA_MODE:-}')"

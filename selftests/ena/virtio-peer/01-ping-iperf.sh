@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# ENA (C driver on the model) against an independent peer: a virtio-net NIC
+# ENA ($ENA_DRIVER on the model) against an independent peer: a virtio-net NIC
 # of the same guest whose QEMU backend is the model's wire (-netdev stream).
 # Ping v4 both ways and iperf3 TCP both directions with bytes accounted.
-# Run with: qemu-test/ena-vm --ena=virtio-peer -- selftests/run.sh ena-c/virtio-peer
+# Run with: qemu-test/ena-vm --ena=virtio-peer -- env ENA_DRIVER=ena selftests/run.sh ena/virtio-peer
 . "$(dirname "$0")/../ena-lib"
 require_cmd modprobe ip ping iperf3 python3
 [ "${ENA_MODE:-}" = virtio-peer ] || fail "needs qemu-test/ena-vm --ena=virtio-peer (ENA_MODE='${ENA_MODE:-}')"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ring sizes (ethtool -g/-G) and interrupt moderation (ethtool -c/-C, adaptive
-# on/off) on the C driver with the model; traffic flows after each change.
+# on/off) on $ENA_DRIVER with the model; traffic flows after each change.
 . "$(dirname "$0")/ena-lib"
 ena_require_pair
 ena_setup_pair
