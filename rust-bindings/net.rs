@@ -215,14 +215,15 @@ pub fn xmit_more() -> bool {
     unsafe { bindings::rb_netdev_xmit_more() }
 }
 
-/// Holds the RTNL lock until dropped.
-pub struct RtnlGuard(());
+/// Holds the RTNL lock until dropped. Not `Send`: a mutex is released by the
+/// thread that took it.
+pub struct RtnlGuard(core::marker::PhantomData<*mut ()>);
 
 /// Takes the RTNL lock (sleeps).
 pub fn rtnl_lock() -> RtnlGuard {
     // SAFETY: Process context; released by the guard's drop.
     unsafe { bindings::rtnl_lock() };
-    RtnlGuard(())
+    RtnlGuard(core::marker::PhantomData)
 }
 
 impl Drop for RtnlGuard {
@@ -234,14 +235,15 @@ impl Drop for RtnlGuard {
 
 /// Keeps bottom halves (softirqs) disabled on this CPU until dropped: take
 /// it in process context before a lock that NAPI or `start_xmit` also take.
-pub struct BhGuard(());
+/// Not `Send`: bottom halves must be re-enabled on the CPU that disabled them.
+pub struct BhGuard(core::marker::PhantomData<*mut ()>);
 
 /// Disables bottom halves (`local_bh_disable`).
 pub fn bh_disable() -> BhGuard {
     // SAFETY: Balanced by the guard's drop on the same CPU (no sleeping
     // while it is held, enforced by the lock users).
     unsafe { bindings::rb_local_bh_disable() };
-    BhGuard(())
+    BhGuard(core::marker::PhantomData)
 }
 
 impl Drop for BhGuard {
