@@ -847,6 +847,11 @@ impl NapiPoller for Pair {
         p.stats().napi_polls.fetch_add(1, Ordering::Relaxed);
         if !p.clean_tx(ndev, budget) {
             a.request_reset(reason::INV_TX_REQ_ID);
+            // Leave the vector masked for the reset, but end this NAPI
+            // round: a poll that returns less than its budget without
+            // completing stays scheduled forever and `napi_disable` in
+            // the reset would wait on it.
+            napi.complete_done(0);
             return 0;
         }
         if budget == 0 {
@@ -854,7 +859,10 @@ impl NapiPoller for Pair {
         }
         let done = match p.clean_rx(napi, ndev, budget) {
             Ok(d) => d,
-            Err(_) => return 0,
+            Err(_) => {
+                napi.complete_done(0);
+                return 0;
+            }
         };
         if done < budget && napi.complete_done(done) {
             if a.moder.lock().adaptive {

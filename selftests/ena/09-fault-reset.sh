@@ -4,12 +4,7 @@
 # a corrupted TX completion req_id (reason 5) and a corrupted RX completion
 # req_id (reason 4); an admin completion held back past the driver's 3 s
 # admin timeout during an MTU change (reason 2).
-# C-only for now (selftests/ena-c-only, run only with ENA_DRIVER=ena by
-# scripts/check): on rena the first fault (corrupted TX req_id) schedules a
-# reset (reason 5) that never completes and holds RTNL (hung linkwatch
-# task), which fails the whole guest run. Move back to selftests/ena when
-# rena recovers.
-. "$(dirname "$0")/../ena/ena-lib"
+. "$(dirname "$0")/ena-lib"
 ena_require_pair
 ena_setup_pair
 
