@@ -419,6 +419,12 @@ pub trait DeviceOperations: Send + Sync + Sized + 'static {
         0
     }
 
+    /// Number of RX rings RSS spreads over (`ETHTOOL_GRXRINGS`, which
+    /// `ethtool -X ... equal N|weight ...` needs); `None`: not supported.
+    fn rx_ring_count(&self, _dev: &Device) -> Option<u32> {
+        None
+    }
+
     /// `ethtool -x`: fills the table and key.
     fn get_rxfh(
         &self,
@@ -590,6 +596,7 @@ impl<T: DeviceOperations> Adapter<T> {
         get_rxfh_indir_size: Some(Self::indir_size_cb),
         get_rxfh: Some(Self::get_rxfh_cb),
         set_rxfh: Some(Self::set_rxfh_cb),
+        get_rxnfc: Some(Self::get_rxnfc_cb),
         // SAFETY: All-zero is a valid `ethtool_ops` (no callbacks).
         ..unsafe { core::mem::zeroed() }
     };
@@ -794,6 +801,27 @@ impl<T: DeviceOperations> Adapter<T> {
         let out = unsafe { core::slice::from_raw_parts_mut(data, n) };
         out.fill(0);
         t.stats_values(d, out);
+    }
+
+    extern "C" fn get_rxnfc_cb(
+        dev: *mut bindings::net_device,
+        info: *mut bindings::ethtool_rxnfc,
+        _rule_locs: *mut u32,
+    ) -> i32 {
+        // SAFETY: As above.
+        let (t, d) = unsafe { Self::get(dev) };
+        // SAFETY: The core passes a valid, exclusively owned structure.
+        let info = unsafe { &mut *info };
+        if info.cmd != bindings::ETHTOOL_GRXRINGS {
+            return eopnotsupp().to_errno();
+        }
+        match t.rx_ring_count(d) {
+            Some(n) => {
+                info.data = u64::from(n);
+                0
+            }
+            None => eopnotsupp().to_errno(),
+        }
     }
 
     extern "C" fn key_size_cb(dev: *mut bindings::net_device) -> u32 {

@@ -74,11 +74,13 @@ pub(crate) mod reason {
     pub(crate) const NORMAL: u32 = 0;
     pub(crate) const KEEP_ALIVE_TO: u32 = 1;
     pub(crate) const ADMIN_TO: u32 = 2;
+    pub(crate) const MISS_TX_CMPL: u32 = 3;
     pub(crate) const INV_RX_REQ_ID: u32 = 4;
     pub(crate) const INV_TX_REQ_ID: u32 = 5;
     pub(crate) const TOO_MANY_RX_DESCS: u32 = 6;
     pub(crate) const NETDEV_WD: u32 = 10;
     pub(crate) const SHUTDOWN: u32 = 11;
+    pub(crate) const MISS_INTERRUPT: u32 = 14;
     pub(crate) const RX_MALFORMED: u32 = 0;
 }
 

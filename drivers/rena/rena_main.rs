@@ -64,6 +64,12 @@ fn bound(pdev: &pci::Device<Core>) -> &rust_bindings::device::Device<rust_bindin
 
 const ADMIN_TIMEOUT_MS: u32 = 3000;
 const KEEP_ALIVE_TIMEOUT_MS: u64 = 6000;
+/// A TX packet not completed after this long is "missing" (the C driver's
+/// default `missing_tx_completion_to`, 5 s; no HW hints from the device).
+const MISSING_TX_TIMEOUT_MS: u64 = 5000;
+/// More missing TX completions than this on one queue reset the device
+/// (C: `MAX_NUM_OF_TIMEOUTED_PACKETS`).
+const MISSING_TX_THRESHOLD: u32 = 128;
 const DEFAULT_RING: u32 = 1024;
 const MIN_RING: u32 = 256;
 const RSS_TABLE_SIZE: usize = 128;
@@ -214,7 +220,12 @@ impl Admin {
     }
 
     /// Runs one command; `Ok(Err(status))` for a device error status.
-    fn exec(&self, bar: &EnaBar, cmd: Cmd) -> Result<core::result::Result<Resp, u8>> {
+    fn exec(
+        &self,
+        pdev: &pci::Device,
+        bar: &EnaBar,
+        cmd: Cmd,
+    ) -> Result<core::result::Result<Resp, u8>> {
         if !self.running.load(Ordering::Acquire) {
             return Err(ENODEV);
         }
@@ -235,20 +246,39 @@ impl Admin {
         self.submitted.fetch_add(1, Ordering::Relaxed);
         let mut waited = 0u32;
         loop {
-            let polling = self.polling.load(Ordering::Relaxed);
-            if polling {
+            if self.polling.load(Ordering::Relaxed) {
                 msleep(1);
                 waited += 1;
-            } else if self.done.wait_for_completion_timeout(100).is_err() {
-                waited += 100;
+                self.drain();
+            } else {
+                // Only the management interrupt drains in this mode: a
+                // completion without its interrupt is a device fault.
+                let _ = self.done.wait_for_completion_timeout(ADMIN_TIMEOUT_MS);
+                waited = ADMIN_TIMEOUT_MS;
             }
-            self.drain();
             if self.waiting.load(Ordering::Acquire) == NO_CMD {
                 break;
             }
             if waited >= ADMIN_TIMEOUT_MS {
+                // Like the C driver: whether the completion is there
+                // without its interrupt or absent, the command failed and
+                // the admin queue needs a device reset.
+                let lost_irq = self.drain();
                 self.waiting.store(NO_CMD, Ordering::Release);
                 self.running.store(false, Ordering::Release);
+                if lost_irq {
+                    dev_err!(
+                        pdev,
+                        "admin command {} completed without an MSI-X interrupt\n",
+                        cmd.opcode()
+                    );
+                } else {
+                    dev_err!(
+                        pdev,
+                        "no completion for admin command {} in {ADMIN_TIMEOUT_MS} ms\n",
+                        cmd.opcode()
+                    );
+                }
                 return Err(rust_bindings::error::etimedout());
             }
         }
@@ -269,7 +299,7 @@ impl Admin {
     }
 
     fn exec_ok(&self, pdev: &pci::Device, bar: &EnaBar, what: &str, cmd: Cmd) -> Result<Resp> {
-        match self.exec(bar, cmd) {
+        match self.exec(pdev, bar, cmd) {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(status)) => {
                 if status == ena::STATUS_UNSUPPORTED {
@@ -308,6 +338,11 @@ struct TxSlot {
     skb: MappedSkb,
     descs: u32,
     bytes: u32,
+    /// When the packet was handed to the device (for the missing
+    /// completion scan).
+    sent_ms: u64,
+    /// The scan already logged this packet as late.
+    reported: bool,
 }
 
 /// Ring memory of one pair, allocated at probe for the largest rings and
@@ -589,6 +624,8 @@ impl Pair {
             skb: mapped,
             descs,
             bytes: len,
+            sent_ms: jiffies_ms(),
+            reported: false,
         });
         ndev.sent_queue(self.idx, len);
         let stop = tx.used + TX_WAKE_THRESHOLD >= tx.depth;
@@ -823,6 +860,51 @@ impl Pair {
             self.refill(&mut rx);
         }
         Ok(done)
+    }
+
+    /// The watchdog's look at this pair's unfinished TX packets (timer
+    /// softirq), like the C driver's `check_missing_comp_in_tx_queue`;
+    /// returns the reset reason it calls for.
+    fn missing_tx_scan(&self, now_ms: u64) -> Option<u32> {
+        let idx = self.idx;
+        let interrupted = self.interrupted.load(Ordering::Relaxed);
+        let mut missed = 0u32;
+        let mut tx = self.tx.lock();
+        for (req_id, slot) in tx.slots.iter_mut().enumerate() {
+            let Some(s) = slot.as_mut() else {
+                continue;
+            };
+            let age = now_ms.saturating_sub(s.sent_ms);
+            if !interrupted && age > 2 * MISSING_TX_TIMEOUT_MS {
+                dev_err!(
+                    self.dev(),
+                    "queue {idx}: TX pending {age} ms and no interrupt ever came (MSI-X problem?)\n"
+                );
+                return Some(reason::MISS_INTERRUPT);
+            }
+            if age > MISSING_TX_TIMEOUT_MS {
+                missed += 1;
+                if !s.reported && ratelimit(&self.adapter.log_limit) {
+                    dev_warn!(
+                        self.dev(),
+                        "queue {idx}: TX req_id {req_id} not completed after {age} ms\n"
+                    );
+                }
+                s.reported = true;
+            }
+        }
+        drop(tx);
+        self.stats()
+            .tx_missed
+            .fetch_add(u64::from(missed), Ordering::Relaxed);
+        if missed > MISSING_TX_THRESHOLD {
+            dev_err!(
+                self.dev(),
+                "queue {idx}: {missed} TX completions lost (threshold {MISSING_TX_THRESHOLD}, timeout {MISSING_TX_TIMEOUT_MS} ms)\n"
+            );
+            return Some(reason::MISS_TX_CMPL);
+        }
+        None
     }
 
     fn unmask_irq(&self) {
@@ -1558,6 +1640,13 @@ impl Adapter {
         if !self.admin.running.load(Ordering::Acquire) {
             self.request_reset(reason::ADMIN_TO);
         }
+        if self.reset_reason.load(Ordering::Relaxed) == u32::MAX {
+            let now = jiffies_ms();
+            let active = self.active.lock();
+            if let Some(why) = active.iter().find_map(|p| p.poller().missing_tx_scan(now)) {
+                self.request_reset(why);
+            }
+        }
         self.reset_reason.load(Ordering::Relaxed) != u32::MAX
             || self.link_event.load(Ordering::Relaxed)
     }
@@ -1848,6 +1937,10 @@ impl net::DeviceOperations for NetData {
                 k += 1;
             }
         }
+    }
+
+    fn rx_ring_count(&self, _dev: &net::Device) -> Option<u32> {
+        Some(self.0.state.lock().queues)
     }
 
     fn rxfh_key_size(&self, _dev: &net::Device) -> u32 {
