@@ -99,6 +99,7 @@ dma_addr_t rb_blk_rq_map_single_bvec(struct device *dev, struct request *rq,
 
 /* CPUs. */
 unsigned int rb_num_online_cpus(void);
+void rb_udelay(unsigned long usecs);
 
 /* Time. */
 unsigned long rb_msecs_to_jiffies(unsigned int ms);

@@ -11,6 +11,13 @@ pub fn msleep(ms: u32) {
     unsafe { bindings::msleep(ms) };
 }
 
+/// Busy-waits for at least `us` microseconds (`udelay`); allowed in
+/// atomic context, so keep it short.
+pub fn udelay(us: u32) {
+    // SAFETY: No preconditions; it only spins.
+    unsafe { bindings::rb_udelay(us as _) };
+}
+
 /// Number of CPUs online now (`num_online_cpus()`).
 pub fn num_online_cpus() -> u32 {
     // SAFETY: Reads a counter.

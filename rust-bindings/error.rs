@@ -26,3 +26,8 @@ pub fn eoverflow() -> Error {
 pub fn eopnotsupp() -> Error {
     errno(bindings::EOPNOTSUPP)
 }
+
+/// `EPROBE_DEFER`: the device is not ready yet; probe again later.
+pub fn eprobe_defer() -> Error {
+    errno(bindings::EPROBE_DEFER)
+}

@@ -93,6 +93,7 @@ void rb_init_completion(struct completion *c) { init_completion(c); }
 void rb_reinit_completion(struct completion *c) { reinit_completion(c); }
 
 unsigned int rb_num_online_cpus(void) { return num_online_cpus(); }
+void rb_udelay(unsigned long usecs) { udelay(usecs); }
 
 unsigned long rb_msecs_to_jiffies(unsigned int ms) { return msecs_to_jiffies(ms); }
 

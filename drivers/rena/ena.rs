@@ -22,6 +22,7 @@ pub(crate) mod reg {
     pub(crate) const INTR_MASK: usize = 0x4c;
     pub(crate) const DEV_CTL: usize = 0x54;
     pub(crate) const DEV_STS: usize = 0x58;
+    pub(crate) const MMIO_REG_READ: usize = 0x5c;
     pub(crate) const MMIO_RESP_LO: usize = 0x60;
     pub(crate) const MMIO_RESP_HI: usize = 0x64;
     /// Size of the fixed register block.

@@ -35,7 +35,7 @@ mod ena;
 
 use ena::{aenq, feat, op, reason, reg, Cmd, Resp, ADMIN_DEPTH, ENTRY_WORDS};
 use rust_bindings::{
-    delay::{msleep, num_online_cpus},
+    delay::{msleep, num_online_cpus, udelay},
     device::Core,
     dim::Dim,
     dma::{CoherentAllocation, DmaMask},
@@ -51,6 +51,105 @@ use rust_bindings::{
 };
 
 type EnaBar = pci::Bar<{ reg::SIZE }>;
+
+/// A MAC address printed the usual way (`06:ed:a0:00:00:01`).
+struct MacAddr([u8; 6]);
+
+impl core::fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let m = &self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+/// How long a read-less register read may take (the C driver's default
+/// `ENA_REG_READ_TIMEOUT`, 200 ms).
+const READLESS_TIMEOUT_US: u32 = 200_000;
+
+/// The device registers. Writes go to BAR0; reads are plain MMIO loads, or,
+/// on devices whose PCI revision has bit 0 clear, "read-less": the driver
+/// writes the register offset and a sequence number to `MMIO_REG_READ` and
+/// the device DMAs `{seq, offset, value}` into a response buffer.
+#[pin_data]
+struct Regs {
+    bar: EnaBar,
+    /// Response buffer of the read-less protocol (two words), if used.
+    readless: Option<CoherentAllocation<u32>>,
+    /// Sequence number of the last read-less read; serialises them.
+    #[pin]
+    seq: SpinLock<u16>,
+}
+
+impl core::ops::Deref for Regs {
+    type Target = EnaBar;
+
+    fn deref(&self) -> &EnaBar {
+        &self.bar
+    }
+}
+
+impl Regs {
+    fn new(pdev: &pci::Device<Core>, bar: EnaBar) -> Result<Arc<Self>> {
+        // Revision bit 0 set: plain reads (the C driver's
+        // `ENA_MMIO_DISABLE_REG_READ`).
+        let readless = if pdev.revision_id() & 1 == 0 {
+            Some(CoherentAllocation::alloc_coherent(
+                bound(pdev),
+                2,
+                GFP_KERNEL,
+            )?)
+        } else {
+            None
+        };
+        let regs = Arc::pin_init(
+            pin_init!(Self { bar, readless, seq <- new_spinlock!(0) }),
+            GFP_KERNEL,
+        )?;
+        regs.set_response_address();
+        Ok(regs)
+    }
+
+    /// Tells the device where read-less responses go (0: nowhere). The
+    /// device forgets it on every reset.
+    fn set_response_address(&self) {
+        let addr = self.readless.as_ref().map_or(0, |r| r.dma_handle());
+        self.bar.write32(addr as u32, reg::MMIO_RESP_LO);
+        self.bar.write32((addr >> 32) as u32, reg::MMIO_RESP_HI);
+    }
+
+    /// Reads a register; `ETIMEDOUT` when a read-less response never came
+    /// or named another register.
+    fn read32(&self, offset: usize) -> Result<u32> {
+        let Some(resp) = self.readless.as_ref() else {
+            return self.bar.try_read32(offset);
+        };
+        let mut seq = self.seq.lock();
+        *seq = seq.wrapping_add(1);
+        let want = u32::from(*seq);
+        // A stale response must not look like this one.
+        resp.write(0, want ^ 0xffff)?;
+        dma_wmb();
+        self.bar
+            .try_write32(((offset as u32) << 16) | want, reg::MMIO_REG_READ)?;
+        for _ in 0..READLESS_TIMEOUT_US {
+            let w0 = resp.read(0)?;
+            if w0 & 0xffff == want {
+                dma_rmb();
+                let value = resp.read(1)?;
+                if (w0 >> 16) as usize != offset {
+                    return Err(rust_bindings::error::etimedout());
+                }
+                return Ok(value);
+            }
+            udelay(1);
+        }
+        Err(rust_bindings::error::etimedout())
+    }
+}
 
 fn normal<'a>(pdev: &'a pci::Device<Core>) -> &'a pci::Device {
     pdev
@@ -223,7 +322,7 @@ impl Admin {
     fn exec(
         &self,
         pdev: &pci::Device,
-        bar: &EnaBar,
+        bar: &Regs,
         cmd: Cmd,
     ) -> Result<core::result::Result<Resp, u8>> {
         if !self.running.load(Ordering::Acquire) {
@@ -298,7 +397,7 @@ impl Admin {
         Ok(Ok(r))
     }
 
-    fn exec_ok(&self, pdev: &pci::Device, bar: &EnaBar, what: &str, cmd: Cmd) -> Result<Resp> {
+    fn exec_ok(&self, pdev: &pci::Device, bar: &Regs, what: &str, cmd: Cmd) -> Result<Resp> {
         match self.exec(pdev, bar, cmd) {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(status)) => {
@@ -1035,7 +1134,7 @@ impl irq::Handler for MgmtIrq {
 #[pin_data]
 struct Adapter {
     pdev: ARef<pci::Device>,
-    bar: Arc<EnaBar>,
+    bar: Arc<Regs>,
     admin: Arc<Admin>,
     aenq: CoherentAllocation<u32>,
     aenq_state: TryLock<AenqState>,
@@ -1085,10 +1184,10 @@ impl WorkItem for Adapter {
     }
 }
 
-fn wait_sts(bar: &EnaBar, want_set: bool, timeout_ms: u32) -> Result {
+fn wait_sts(bar: &Regs, want_set: bool, timeout_ms: u32) -> Result {
     let mut waited = 0;
     loop {
-        let sts = bar.read32(reg::DEV_STS);
+        let sts = bar.read32(reg::DEV_STS)?;
         if (sts & reg::DEV_STS_RESET_IN_PROGRESS != 0) == want_set {
             return Ok(());
         }
@@ -1102,9 +1201,14 @@ fn wait_sts(bar: &EnaBar, want_set: bool, timeout_ms: u32) -> Result {
 
 /// The reset handshake: DEV_CTL reset with `why`, wait for the device to
 /// enter and leave reset.
-fn dev_reset(pdev: &pci::Device, bar: &EnaBar, why: u32) -> Result {
-    let sts = bar.read32(reg::DEV_STS);
-    let caps = bar.read32(reg::CAPS);
+fn dev_reset(pdev: &pci::Device, bar: &Regs, why: u32) -> Result {
+    let (sts, caps) = match (bar.read32(reg::DEV_STS), bar.read32(reg::CAPS)) {
+        (Ok(sts), Ok(caps)) => (sts, caps),
+        (Err(e), _) | (_, Err(e)) => {
+            dev_err!(pdev, "cannot read the device status registers\n");
+            return Err(e);
+        }
+    };
     if sts & reg::DEV_STS_READY == 0 || sts == u32::MAX {
         dev_err!(pdev, "device not ready (status {sts:#x})\n");
         return Err(ENODEV);
@@ -1115,8 +1219,7 @@ fn dev_reset(pdev: &pci::Device, bar: &EnaBar, why: u32) -> Result {
         return Err(EINVAL);
     }
     bar.write32(reg::DEV_CTL_RESET | ((why & 0xf) << 28), reg::DEV_CTL);
-    bar.write32(0, reg::MMIO_RESP_LO);
-    bar.write32(0, reg::MMIO_RESP_HI);
+    bar.set_response_address();
     if let Err(e) = wait_sts(bar, true, timeout) {
         dev_err!(pdev, "device did not enter reset\n");
         return Err(e);
@@ -1130,7 +1233,7 @@ fn dev_reset(pdev: &pci::Device, bar: &EnaBar, why: u32) -> Result {
 }
 
 /// Programs the admin queue, completion queue and AENQ rings.
-fn admin_rings(bar: &EnaBar, admin: &Admin, aenq_ring: &CoherentAllocation<u32>) {
+fn admin_rings(bar: &Regs, admin: &Admin, aenq_ring: &CoherentAllocation<u32>) {
     let sq = admin.sq.dma_handle();
     let cq = admin.cq.dma_handle();
     let aq = aenq_ring.dma_handle();
@@ -1145,7 +1248,7 @@ fn admin_rings(bar: &EnaBar, admin: &Admin, aenq_ring: &CoherentAllocation<u32>)
     bar.write32((64 << 16) | aenq::DEPTH as u32, reg::AENQ_CAPS);
 }
 
-fn get_feature(pdev: &pci::Device, bar: &EnaBar, admin: &Admin, id: u8, ver: u8) -> Result<Resp> {
+fn get_feature(pdev: &pci::Device, bar: &Regs, admin: &Admin, id: u8, ver: u8) -> Result<Resp> {
     admin.exec_ok(
         pdev,
         bar,
@@ -1156,7 +1259,7 @@ fn get_feature(pdev: &pci::Device, bar: &EnaBar, admin: &Admin, id: u8, ver: u8)
 
 /// Probe steps after reset: device attributes, queue limits, AENQ groups,
 /// offloads, moderation.
-fn negotiate(pdev: &pci::Device, bar: &EnaBar, admin: &Admin) -> Result<DevInfo> {
+fn negotiate(pdev: &pci::Device, bar: &Regs, admin: &Admin) -> Result<DevInfo> {
     let r = get_feature(pdev, bar, admin, feat::DEVICE_ATTRIBUTES, 0)?;
     let features = r.u32(8 + 8);
     let mut mac = [0u8; 6];
@@ -2062,25 +2165,42 @@ impl pci::Driver for Rena {
         pdev.enable_device_mem()?;
         pdev.set_master();
         pdev.dma_set_mask_and_coherent(DmaMask::new::<48>())?;
-        let bar = Arc::new(
+        let bar = Regs::new(
+            pdev,
             pdev.iomap_region_sized::<{ reg::SIZE }>(0, c_str!("rena"))?,
-            GFP_KERNEL,
         )?;
-        if pdev.revision_id() & 1 == 0 {
+        if let Err(e) = dev_reset(pdev, &bar, reason::NORMAL) {
             dev_err!(
                 pdev,
-                "register reads through DMA (read-less mode) are not supported yet\n"
+                "device reset failed ({} register reads); deferring the probe\n",
+                if bar.readless.is_some() {
+                    "read-less"
+                } else {
+                    "plain"
+                }
             );
-            return Err(ENODEV);
+            return Err(if e == rust_bindings::error::etimedout() {
+                rust_bindings::error::eprobe_defer()
+            } else {
+                e
+            });
         }
-        dev_reset(pdev, &bar, reason::NORMAL)?;
-        let ver = bar.read32(reg::VERSION);
-        let ctrl = bar.read32(reg::CONTROLLER_VERSION);
+        let (ver, ctrl, caps) = match (
+            bar.read32(reg::VERSION),
+            bar.read32(reg::CONTROLLER_VERSION),
+            bar.read32(reg::CAPS),
+        ) {
+            (Ok(v), Ok(c), Ok(caps)) => (v, c, caps),
+            _ => {
+                dev_err!(pdev, "cannot read the version registers\n");
+                return Err(rust_bindings::error::eprobe_defer());
+            }
+        };
         if ctrl & 0xff_ffff == 0 {
             dev_err!(pdev, "controller version {ctrl:#x} too old\n");
             return Err(ENODEV);
         }
-        let width = (bar.read32(reg::CAPS) >> 8) & 0xff;
+        let width = (caps >> 8) & 0xff;
         if !(32..=48).contains(&width) {
             dev_err!(pdev, "bad DMA width {width}\n");
             return Err(EINVAL);
@@ -2204,15 +2324,20 @@ impl pci::Driver for Rena {
         timer.start(1000);
         dev_info!(
             pdev,
-            "ENA v{}.{} ctrl {:#x}: MAC {:02x?}, {} queue pair(s), rings tx {} rx {}, MTU <= {}\n",
+            "ENA v{}.{} ctrl {:#x}: MAC {}, {} queue pair(s), rings tx {} rx {}, MTU <= {}, {} register reads\n",
             (ver >> 8) & 0xff,
             ver & 0xff,
             ctrl,
-            info.mac,
+            MacAddr(info.mac),
             nq,
             ring(info.max_tx_depth),
             ring(info.max_rx_depth),
-            info.max_mtu
+            info.max_mtu,
+            if adapter.bar.readless.is_some() {
+                "read-less"
+            } else {
+                "plain"
+            }
         );
         let adapter2 = adapter.clone();
         let this = KBox::pin_init(
