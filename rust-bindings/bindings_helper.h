@@ -117,6 +117,7 @@ unsigned long rb_msecs_to_jiffies(unsigned int ms);
 #include <linux/tcp.h>
 #include <linux/timer.h>
 #include <linux/udp.h>
+#include <linux/u64_stats_sync.h>
 #include <net/ip6_checksum.h>
 
 void *rb_netdev_priv(const struct net_device *dev);
@@ -186,5 +187,14 @@ void rb_dim_init(struct dim *dim);
 void rb_dim_update(struct dim *dim, u16 event_ctr, u64 packets, u64 bytes);
 u16 rb_dim_rx_usecs(struct dim *dim);
 void rb_dim_cancel(struct dim *dim);
+
+/* u64_stats_sync.h: all static inline. */
+void rb_u64_stats_init(struct u64_stats_sync *syncp);
+void rb_u64_stats_update_begin(struct u64_stats_sync *syncp);
+void rb_u64_stats_update_end(struct u64_stats_sync *syncp);
+unsigned int rb_u64_stats_fetch_begin(const struct u64_stats_sync *syncp);
+bool rb_u64_stats_fetch_retry(const struct u64_stats_sync *syncp, unsigned int start);
+u64 rb_u64_stats_read(const u64_stats_t *p);
+void rb_u64_stats_add(u64_stats_t *p, u64 v);
 
 #endif /* RUST_BINDINGS_HELPER_H */

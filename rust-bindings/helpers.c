@@ -421,3 +421,17 @@ u16 rb_dim_rx_usecs(struct dim *dim)
 }
 
 void rb_dim_cancel(struct dim *dim) { cancel_work_sync(&dim->work); }
+
+void rb_u64_stats_init(struct u64_stats_sync *syncp) { u64_stats_init(syncp); }
+void rb_u64_stats_update_begin(struct u64_stats_sync *syncp) { u64_stats_update_begin(syncp); }
+void rb_u64_stats_update_end(struct u64_stats_sync *syncp) { u64_stats_update_end(syncp); }
+unsigned int rb_u64_stats_fetch_begin(const struct u64_stats_sync *syncp)
+{
+	return u64_stats_fetch_begin(syncp);
+}
+bool rb_u64_stats_fetch_retry(const struct u64_stats_sync *syncp, unsigned int start)
+{
+	return u64_stats_fetch_retry(syncp, start);
+}
+u64 rb_u64_stats_read(const u64_stats_t *p) { return u64_stats_read(p); }
+void rb_u64_stats_add(u64_stats_t *p, u64 v) { u64_stats_add(p, v); }

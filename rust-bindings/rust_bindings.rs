@@ -36,6 +36,7 @@ pub mod print;
 pub mod skb;
 pub mod sync;
 pub mod timer;
+pub mod u64_stats;
 
 // The macros are exported at the crate root by `#[macro_export]`; make them
 // reachable under this module too, as upstream's are under `kernel::`.

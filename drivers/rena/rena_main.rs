@@ -48,6 +48,7 @@ use rust_bindings::{
     skb::{MappedSkb, RxPage, SkBuff},
     sync::{Completion, TryLock},
     timer::{Timer, TimerHandler},
+    u64_stats::U64Stats,
 };
 
 type EnaBar = pci::Bar<{ reg::SIZE }>;
@@ -498,31 +499,47 @@ struct RxRing {
     free_ids: IdStack,
 }
 
-/// Per-queue counters (u64; single-word atomics, so readers on 64-bit
-/// never see torn values; no sleeping in the stats paths).
-#[derive(Default)]
-struct PairStats {
-    tx_packets: AtomicU64,
-    tx_bytes: AtomicU64,
-    tx_stops: AtomicU64,
-    tx_wakes: AtomicU64,
-    tx_dma_err: AtomicU64,
-    tx_bad_req_id: AtomicU64,
-    tx_dropped: AtomicU64,
-    tx_doorbells: AtomicU64,
-    tx_missed: AtomicU64,
-    rx_packets: AtomicU64,
-    rx_bytes: AtomicU64,
-    rx_csum_good: AtomicU64,
-    rx_csum_bad: AtomicU64,
-    rx_bad_req_id: AtomicU64,
-    rx_bad_desc: AtomicU64,
-    rx_alloc_fail: AtomicU64,
-    napi_polls: AtomicU64,
-    unmasks: AtomicU64,
+/// Indices of a queue's TX counters; written with its TX ring lock held.
+mod txs {
+    pub(crate) const PACKETS: usize = 0;
+    pub(crate) const BYTES: usize = 1;
+    pub(crate) const STOPS: usize = 2;
+    pub(crate) const WAKES: usize = 3;
+    pub(crate) const DMA_ERR: usize = 4;
+    pub(crate) const BAD_REQ_ID: usize = 5;
+    pub(crate) const DROPPED: usize = 6;
+    pub(crate) const DOORBELLS: usize = 7;
+    pub(crate) const MISSED: usize = 8;
+    pub(crate) const N: usize = 9;
 }
 
-const STAT_NAMES: [&str; 18] = [
+/// Indices of a queue's RX counters; written by its NAPI poll only (or
+/// before its NAPI is enabled).
+mod rxs {
+    pub(crate) const PACKETS: usize = 0;
+    pub(crate) const BYTES: usize = 1;
+    pub(crate) const CSUM_GOOD: usize = 2;
+    pub(crate) const CSUM_BAD: usize = 3;
+    pub(crate) const BAD_REQ_ID: usize = 4;
+    pub(crate) const BAD_DESC: usize = 5;
+    pub(crate) const ALLOC_FAIL: usize = 6;
+    pub(crate) const NAPI_POLLS: usize = 7;
+    pub(crate) const UNMASKS: usize = 8;
+    pub(crate) const N: usize = 9;
+}
+
+/// Per-queue counters under u64_stats, as the C drivers keep them: one
+/// writer per group (see `txs`, `rxs`), lock-free readers, no sleeping.
+#[pin_data]
+struct PairStats {
+    #[pin]
+    tx: U64Stats<{ txs::N }>,
+    #[pin]
+    rx: U64Stats<{ rxs::N }>,
+}
+
+/// `ethtool -S` names: the TX counters, then the RX ones, in index order.
+const STAT_NAMES: [&str; txs::N + rxs::N] = [
     "tx_cnt",
     "tx_bytes",
     "tx_queue_stop",
@@ -544,28 +561,19 @@ const STAT_NAMES: [&str; 18] = [
 ];
 
 impl PairStats {
-    fn values(&self) -> [u64; 18] {
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        [
-            l(&self.tx_packets),
-            l(&self.tx_bytes),
-            l(&self.tx_stops),
-            l(&self.tx_wakes),
-            l(&self.tx_dma_err),
-            l(&self.tx_bad_req_id),
-            l(&self.tx_dropped),
-            l(&self.tx_doorbells),
-            l(&self.tx_missed),
-            l(&self.rx_packets),
-            l(&self.rx_bytes),
-            l(&self.rx_csum_good),
-            l(&self.rx_csum_bad),
-            l(&self.rx_bad_req_id),
-            l(&self.rx_bad_desc),
-            l(&self.rx_alloc_fail),
-            l(&self.napi_polls),
-            l(&self.unmasks),
-        ]
+    fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            tx <- U64Stats::new(),
+            rx <- U64Stats::new(),
+        })
+    }
+
+    fn values(&self) -> [u64; txs::N + rxs::N] {
+        let mut out = [0; txs::N + rxs::N];
+        let (t, r) = out.split_at_mut(txs::N);
+        t.copy_from_slice(&self.tx.read());
+        r.copy_from_slice(&self.rx.read());
+        out
     }
 }
 
@@ -607,14 +615,14 @@ impl Pair {
         let st = self.stats();
         let max = a.info.max_tx_descs.saturating_sub(1).max(1) as usize;
         if skb.nr_frags() + 1 > max && skb.linearize().is_err() {
-            st.tx_dropped.fetch_add(1, Ordering::Relaxed);
+            self.count_tx_drop(false);
             return;
         }
         let csum = match skb.tx_csum() {
             Ok(c) => c,
             Err(_) => {
                 if skb.checksum_help().is_err() {
-                    st.tx_dropped.fetch_add(1, Ordering::Relaxed);
+                    self.count_tx_drop(false);
                     return;
                 }
                 None
@@ -625,22 +633,20 @@ impl Pair {
         let mapped = match MappedSkb::new(self.dev().as_ref(), skb) {
             Ok(m) => m,
             Err(_skb) => {
-                st.tx_dma_err.fetch_add(1, Ordering::Relaxed);
-                st.tx_dropped.fetch_add(1, Ordering::Relaxed);
+                self.count_tx_drop(true);
                 return;
             }
         };
         let mut tx = self.tx.lock();
         let need = mapped.nr_segments() as u32 + 1;
         let Some(id) = tx.free_ids.pop() else {
-            drop(tx);
-            st.tx_dropped.fetch_add(1, Ordering::Relaxed);
+            st.tx.add(txs::DROPPED, 1);
             return;
         };
         if tx.used + need >= tx.depth || mapped.nr_segments() == 0 {
             tx.free_ids.push(id);
+            st.tx.add(txs::DROPPED, 1);
             drop(tx);
-            st.tx_dropped.fetch_add(1, Ordering::Relaxed);
             ndev.stop_queue(self.idx);
             return;
         }
@@ -730,12 +736,12 @@ impl Pair {
         let stop = tx.used + TX_WAKE_THRESHOLD >= tx.depth;
         if stop {
             ndev.stop_queue(self.idx);
-            st.tx_stops.fetch_add(1, Ordering::Relaxed);
+            st.tx.add(txs::STOPS, 1);
         }
         if !net::xmit_more() || stop || ndev.queue_stopped(self.idx) {
             dma_wmb();
             let _ = a.bar.try_write32(u32::from(tx.tail), self.tx_db);
-            st.tx_doorbells.fetch_add(1, Ordering::Relaxed);
+            st.tx.add(txs::DOORBELLS, 1);
         }
     }
 
@@ -761,7 +767,7 @@ impl Pair {
             };
             let id = (w0 & 0xffff) as usize;
             let Some(Some(s)) = tx.slots.get_mut(id).map(Option::take) else {
-                st.tx_bad_req_id.fetch_add(1, Ordering::Relaxed);
+                st.tx.add(txs::BAD_REQ_ID, 1);
                 if ratelimit(&self.adapter.log_limit) {
                     dev_err!(
                         self.dev(),
@@ -781,12 +787,15 @@ impl Pair {
                 skb.napi_consume(budget);
             }
         }
-        st.tx_packets.fetch_add(u64::from(pkts), Ordering::Relaxed);
-        st.tx_bytes.fetch_add(u64::from(bytes), Ordering::Relaxed);
+        {
+            let w = st.tx.update();
+            w.add(txs::PACKETS, u64::from(pkts));
+            w.add(txs::BYTES, u64::from(bytes));
+        }
         ndev.completed_queue(self.idx, pkts, bytes);
         if ndev.queue_stopped(self.idx) && tx.used + TX_WAKE_THRESHOLD < tx.depth && ok {
             ndev.wake_queue(self.idx);
-            st.tx_wakes.fetch_add(1, Ordering::Relaxed);
+            st.tx.add(txs::WAKES, 1);
         }
         ok
     }
@@ -800,7 +809,7 @@ impl Pair {
             let page = match RxPage::new(self.dev().as_ref()) {
                 Ok(p) => p,
                 Err(_) => {
-                    self.stats().rx_alloc_fail.fetch_add(1, Ordering::Relaxed);
+                    self.stats().rx.add(rxs::ALLOC_FAIL, 1);
                     break;
                 }
             };
@@ -851,7 +860,7 @@ impl Pair {
                 }
                 n += 1;
                 if u32::from(n) > a.info.max_rx_descs {
-                    st.rx_bad_desc.fetch_add(1, Ordering::Relaxed);
+                    st.rx.add(rxs::BAD_DESC, 1);
                     if ratelimit(&a.log_limit) {
                         dev_err!(
                             self.dev(),
@@ -888,7 +897,7 @@ impl Pair {
                     continue;
                 }
                 let Some(Some(page)) = rx.bufs.get_mut(id).map(Option::take) else {
-                    st.rx_bad_req_id.fetch_add(1, Ordering::Relaxed);
+                    st.rx.add(rxs::BAD_REQ_ID, 1);
                     if ratelimit(&a.log_limit) {
                         dev_err!(
                             self.dev(),
@@ -919,7 +928,7 @@ impl Pair {
             }
             done += 1;
             if bad {
-                st.rx_bad_desc.fetch_add(1, Ordering::Relaxed);
+                st.rx.add(rxs::BAD_DESC, 1);
                 if ratelimit(&a.log_limit) {
                     dev_err!(
                         self.dev(),
@@ -942,10 +951,10 @@ impl Pair {
             if a.info.rx_csum && is_l4 && last_status & ena::rx::IPV4_FRAG == 0 {
                 let l3_bad = l3 == ena::rx::L3_IPV4 && last_status & ena::rx::L3_CSUM_ERR != 0;
                 if l3_bad || last_status & ena::rx::L4_CSUM_ERR != 0 {
-                    st.rx_csum_bad.fetch_add(1, Ordering::Relaxed);
+                    st.rx.add(rxs::CSUM_BAD, 1);
                 } else if last_status & ena::rx::L4_CSUM_CHECKED != 0 {
                     csum_ok = true;
-                    st.rx_csum_good.fetch_add(1, Ordering::Relaxed);
+                    st.rx.add(rxs::CSUM_GOOD, 1);
                 }
             }
             pkts += 1;
@@ -953,8 +962,11 @@ impl Pair {
             skb.rx_finish(ndev, self.idx as u16, hash, is_l4, csum_ok);
             napi.gro_receive(skb);
         }
-        st.rx_packets.fetch_add(pkts, Ordering::Relaxed);
-        st.rx_bytes.fetch_add(bytes, Ordering::Relaxed);
+        {
+            let w = st.rx.update();
+            w.add(rxs::PACKETS, pkts);
+            w.add(rxs::BYTES, bytes);
+        }
         if rx.free_ids.len() as u32 >= rx.depth / 8 || done == 0 {
             self.refill(&mut rx);
         }
@@ -964,6 +976,16 @@ impl Pair {
     /// The watchdog's look at this pair's unfinished TX packets (timer
     /// softirq), like the C driver's `check_missing_comp_in_tx_queue`;
     /// returns the reset reason it calls for.
+    /// Counts a TX packet dropped before it reached the ring.
+    fn count_tx_drop(&self, dma_err: bool) {
+        let _tx = self.tx.lock();
+        let w = self.stats().tx.update();
+        if dma_err {
+            w.add(txs::DMA_ERR, 1);
+        }
+        w.add(txs::DROPPED, 1);
+    }
+
     fn missing_tx_scan(&self, now_ms: u64) -> Option<u32> {
         let idx = self.idx;
         let interrupted = self.interrupted.load(Ordering::Relaxed);
@@ -992,10 +1014,8 @@ impl Pair {
                 s.reported = true;
             }
         }
+        self.stats().tx.add(txs::MISSED, u64::from(missed));
         drop(tx);
-        self.stats()
-            .tx_missed
-            .fetch_add(u64::from(missed), Ordering::Relaxed);
         if missed > MISSING_TX_THRESHOLD {
             dev_err!(
                 self.dev(),
@@ -1017,7 +1037,6 @@ impl Pair {
         let tx_delay = m.tx_usecs / a.info.intr_res;
         let v = (rx_delay & 0x7fff) | ((tx_delay & 0x7fff) << 15) | (1 << 30);
         let _ = a.bar.try_write32(v, self.unmask);
-        self.stats().unmasks.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -1025,7 +1044,7 @@ impl NapiPoller for Pair {
     fn poll(napi: &Napi<Self>, ndev: &net::Device, budget: i32) -> i32 {
         let p = napi.poller();
         let a = &*p.adapter;
-        p.stats().napi_polls.fetch_add(1, Ordering::Relaxed);
+        p.stats().rx.add(rxs::NAPI_POLLS, 1);
         if !p.clean_tx(ndev, budget) {
             a.request_reset(reason::INV_TX_REQ_ID);
             // Leave the vector masked for the reset, but end this NAPI
@@ -1047,15 +1066,12 @@ impl NapiPoller for Pair {
         };
         if done < budget && napi.complete_done(done) {
             if a.moder.lock().adaptive {
-                let s = p.stats();
+                let rx = p.stats().rx.read();
                 let ev = p.irq_events.load(Ordering::Relaxed) as u16;
-                p.dim.update(
-                    ev,
-                    s.rx_packets.load(Ordering::Relaxed),
-                    s.rx_bytes.load(Ordering::Relaxed),
-                );
+                p.dim.update(ev, rx[rxs::PACKETS], rx[rxs::BYTES]);
             }
             p.unmask_irq();
+            p.stats().rx.add(rxs::UNMASKS, 1);
         }
         done
     }
@@ -1155,7 +1171,7 @@ struct Adapter {
     mgmt: Mutex<Option<Pin<KBox<irq::Registration<MgmtIrq>>>>>,
     #[pin]
     work: Work<Adapter>,
-    stats: KVec<PairStats>,
+    stats: KVec<Pin<KBox<PairStats>>>,
     link_up: AtomicBool,
     link_event: AtomicBool,
     keepalive_ms: AtomicU64,
@@ -1909,11 +1925,12 @@ impl net::DeviceOperations for NetData {
 
     fn get_stats64(&self, _dev: &net::Device, s: &mut Stats64) {
         for p in self.0.stats.iter() {
-            s.rx_packets += p.rx_packets.load(Ordering::Relaxed);
-            s.rx_bytes += p.rx_bytes.load(Ordering::Relaxed);
-            s.tx_packets += p.tx_packets.load(Ordering::Relaxed);
-            s.tx_bytes += p.tx_bytes.load(Ordering::Relaxed);
-            s.tx_dropped += p.tx_dropped.load(Ordering::Relaxed);
+            let (tx, rx) = (p.tx.read(), p.rx.read());
+            s.rx_packets += rx[rxs::PACKETS];
+            s.rx_bytes += rx[rxs::BYTES];
+            s.tx_packets += tx[txs::PACKETS];
+            s.tx_bytes += tx[txs::BYTES];
+            s.tx_dropped += tx[txs::DROPPED];
         }
         s.rx_dropped += self.0.rx_drops.load(Ordering::Relaxed);
         s.tx_dropped += self.0.tx_drops.load(Ordering::Relaxed);
@@ -2222,7 +2239,7 @@ impl pci::Driver for Rena {
                 RingMem::new(pdev, info.max_tx_depth, info.max_rx_depth)?,
                 GFP_KERNEL,
             )?;
-            stats.push(PairStats::default(), GFP_KERNEL)?;
+            stats.push(KBox::pin_init(PairStats::new(), GFP_KERNEL)?, GFP_KERNEL)?;
         }
         let rss_buf =
             CoherentAllocation::alloc_coherent(bound(pdev), RSS_TABLE_SIZE + 12, GFP_KERNEL)?;
