@@ -8,7 +8,7 @@
 #   make check     set-up, build, host-side tests and guest selftests
 #   make demo      boot a guest, load what we built and show it working
 #   make lint      W=1 build, rustfmtcheck and CLIPPY=1, failing on warnings
-#   make bench     rnvme vs C nvme fio benchmark: build/bench/nvme.md and .png
+#   make bench     C vs Rust benchmarks: build/bench/nvme.md/.png (nvme vs rnvme), ena.md/.png (ena vs rena)
 #
 # Long builds live in $(RFL_CACHE) (default ~/.cache/rfl-drivers), outside
 # the repository, keyed by version and config.
@@ -65,8 +65,10 @@ check: setup
 demo: setup
 	@$(TOP)/scripts/demo
 
-# Not a timed test. BENCH_REPS (5), BENCH_SECS (5), BENCH_ROWS=REGEX and
-# BENCH_TARGETS="nvme rnvme" shorten it: make bench BENCH_REPS=1 BENCH_SECS=2
+# Not a timed test. BENCH_REPS (5), BENCH_SECS (5), BENCH_ROWS=REGEX,
+# BENCH_TARGETS="nvme rnvme", BENCH_NVME=0, BENCH_ENA=0, BENCH_ENA_ROWS=REGEX
+# and BENCH_ENA_TARGETS="ena rena" shorten it (scripts/bench lists them):
+# make bench BENCH_REPS=1 BENCH_SECS=2
 .PHONY: bench
 bench: modules
 	@$(TOP)/scripts/bench
