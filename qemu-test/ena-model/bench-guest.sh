@@ -200,7 +200,7 @@ for ((rep = 1; rep <= reps; rep++)); do
         for row in "${ROWS[@]}"; do
             [[ "$row" =~ $rows_re ]] || continue
             [ "$t" = veth ] && [[ "$row" == irq-* ]] && continue
-            v=$(run_row "$row") || fail "$row on $t failed"
+            v=$(run_row "$row") || fail "$row on $t failed: $v"
             [ -n "$v" ] || fail "no result for $row on $t"
             echo "RESULT,$row,$t,$rep,$v"
             echo "bench: rep $rep $t $row: $v" >&2
