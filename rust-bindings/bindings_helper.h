@@ -124,7 +124,7 @@ void *rb_netdev_priv(const struct net_device *dev);
 unsigned int rb_netdev_num_tx_queues(const struct net_device *dev);
 void rb_netdev_setup(struct net_device *dev, struct device *parent,
 		     const struct net_device_ops *ops, const struct ethtool_ops *eops,
-		     unsigned int max_mtu, bool tx_csum, bool rx_csum);
+		     unsigned int max_mtu, bool tx_csum, bool rx_csum, bool tso4, bool tso6);
 void rb_netdev_set_mac(struct net_device *dev, const u8 *mac);
 unsigned int rb_netdev_mtu(const struct net_device *dev);
 void rb_netdev_set_mtu(struct net_device *dev, unsigned int mtu);
@@ -159,7 +159,9 @@ int rb_skb_padto(struct sk_buff *skb, unsigned int len);
 int rb_skb_checksum_help(struct sk_buff *skb);
 void rb_skb_tx_timestamp(struct sk_buff *skb);
 /* TX checksum request: returns 0 none, else fills proto info; -1 = unsupported. */
-int rb_skb_tx_csum(struct sk_buff *skb, u8 *l3, u8 *l4, u8 *l3_off, u8 *l3_len, u8 *l4_len);
+bool rb_skb_is_gso(const struct sk_buff *skb);
+int rb_skb_tx_csum(struct sk_buff *skb, u8 *l3, u8 *l4, u8 *l3_off, u8 *l3_len, u8 *l4_len,
+		   u16 *mss);
 dma_addr_t rb_skb_map_head(struct device *dev, struct sk_buff *skb);
 dma_addr_t rb_skb_map_frag(struct device *dev, struct sk_buff *skb, unsigned int i,
 			   unsigned int *len);

@@ -181,7 +181,7 @@ unsigned int rb_netdev_num_tx_queues(const struct net_device *dev) { return dev-
 
 void rb_netdev_setup(struct net_device *dev, struct device *parent,
 		     const struct net_device_ops *ops, const struct ethtool_ops *eops,
-		     unsigned int max_mtu, bool tx_csum, bool rx_csum)
+		     unsigned int max_mtu, bool tx_csum, bool rx_csum, bool tso4, bool tso6)
 {
 	SET_NETDEV_DEV(dev, parent);
 	dev->netdev_ops = ops;
@@ -194,6 +194,13 @@ void rb_netdev_setup(struct net_device *dev, struct device *parent,
 		dev->hw_features |= NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM;
 	if (rx_csum)
 		dev->hw_features |= NETIF_F_RXCSUM;
+	/* Segmentation needs the checksum offload of the same family. */
+	if (tso4 && tx_csum)
+		dev->hw_features |= NETIF_F_TSO;
+	if (tso6 && tx_csum)
+		dev->hw_features |= NETIF_F_TSO6;
+	/* A linearised TSO skb must fit one 16-bit descriptor length. */
+	netif_set_tso_max_size(dev, U16_MAX);
 	dev->features = dev->hw_features;
 	dev->priv_flags |= IFF_UNICAST_FLT;
 }
@@ -260,13 +267,23 @@ int rb_skb_padto(struct sk_buff *skb, unsigned int len) { return skb_put_padto(s
 int rb_skb_checksum_help(struct sk_buff *skb) { return skb_checksum_help(skb); }
 void rb_skb_tx_timestamp(struct sk_buff *skb) { skb_tx_timestamp(skb); }
 
-int rb_skb_tx_csum(struct sk_buff *skb, u8 *l3, u8 *l4, u8 *l3_off, u8 *l3_len, u8 *l4_len)
+bool rb_skb_is_gso(const struct sk_buff *skb) { return skb_is_gso(skb); }
+
+int rb_skb_tx_csum(struct sk_buff *skb, u8 *l3, u8 *l4, u8 *l3_off, u8 *l3_len, u8 *l4_len,
+		   u16 *mss)
 {
 	u8 proto;
 	int off;
 
-	if (skb->ip_summed != CHECKSUM_PARTIAL)
+	*mss = 0;
+	if (skb_is_gso(skb)) {
+		/* Only TCP segmentation is offered (NETIF_F_TSO/TSO6). */
+		if (!(skb_shinfo(skb)->gso_type & (SKB_GSO_TCPV4 | SKB_GSO_TCPV6)))
+			return -1;
+		*mss = skb_shinfo(skb)->gso_size;
+	} else if (skb->ip_summed != CHECKSUM_PARTIAL) {
 		return 0;
+	}
 	off = skb_network_offset(skb);
 	if (off < 0 || off > 255 || skb_network_header_len(skb) > 255)
 		return -1;
@@ -284,6 +301,8 @@ int rb_skb_tx_csum(struct sk_buff *skb, u8 *l3, u8 *l4, u8 *l3_off, u8 *l3_len, 
 	}
 	if (proto == IPPROTO_TCP && skb->csum_offset == offsetof(struct tcphdr, check))
 		*l4_len = tcp_hdrlen(skb) / 4;
+	else if (*mss)
+		return -1;
 	else if (proto == IPPROTO_UDP && skb->csum_offset == offsetof(struct udphdr, check))
 		*l4_len = sizeof(struct udphdr) / 4;
 	else

@@ -473,6 +473,10 @@ pub struct Config<'a> {
     pub tx_csum: bool,
     /// Offer RX checksum offload.
     pub rx_csum: bool,
+    /// Offer TCP segmentation offload over IPv4 (needs `tx_csum`).
+    pub tso4: bool,
+    /// Offer TCP segmentation offload over IPv6 (needs `tx_csum`).
+    pub tso6: bool,
 }
 
 impl<T: DeviceOperations> Registration<T> {
@@ -504,6 +508,8 @@ impl<T: DeviceOperations> Registration<T> {
                 cfg.max_mtu,
                 cfg.tx_csum,
                 cfg.rx_csum,
+                cfg.tso4,
+                cfg.tso6,
             );
             bindings::rb_netdev_set_mac(raw, cfg.mac.as_ptr());
         }

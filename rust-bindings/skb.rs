@@ -38,6 +38,9 @@ pub struct CsumInfo {
     pub l3_len: u8,
     /// L4 header length in 32-bit words.
     pub l4_len: u8,
+    /// TCP segmentation offload: the segment payload size (MSS); 0 for a
+    /// checksum-only request.
+    pub mss: u16,
 }
 
 impl SkBuff {
@@ -102,8 +105,9 @@ impl SkBuff {
         kernel::error::to_result(unsafe { bindings::rb_skb_checksum_help(self.as_raw()) })
     }
 
-    /// The checksum offload the stack asks for: `Ok(None)` for none,
-    /// `Err` if the request is not TCP/UDP over IPv4/IPv6.
+    /// The checksum or segmentation offload the stack asks for: `Ok(None)`
+    /// for none, `Err` if the request is not TCP/UDP over IPv4/IPv6 (or a
+    /// GSO skb that is not TCP: it must be dropped, not checksummed).
     pub fn tx_csum(&self) -> Result<Option<CsumInfo>> {
         let mut c = CsumInfo::default();
         // SAFETY: Valid by the type invariant; the out pointers are live.
@@ -115,6 +119,7 @@ impl SkBuff {
                 &mut c.l3_off,
                 &mut c.l3_len,
                 &mut c.l4_len,
+                &mut c.mss,
             )
         };
         match ret {
@@ -122,6 +127,12 @@ impl SkBuff {
             1 => Ok(Some(c)),
             _ => Err(eopnotsupp()),
         }
+    }
+
+    /// Whether the stack left segmentation to the device (a GSO skb).
+    pub fn is_gso(&self) -> bool {
+        // SAFETY: Valid by the type invariant.
+        unsafe { bindings::rb_skb_is_gso(self.as_raw()) }
     }
 
     /// Records the software TX timestamp, if requested.

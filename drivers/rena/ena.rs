@@ -171,6 +171,8 @@ pub(crate) mod tx {
     pub(crate) const L3_IPV6: u32 = 11;
     pub(crate) const L4_TCP: u32 = 12;
     pub(crate) const L4_UDP: u32 = 13;
+    pub(crate) const TSO_EN: u32 = 1 << 7;
+    pub(crate) const L3_CSUM_EN: u32 = 1 << 13;
     pub(crate) const L4_CSUM_EN: u32 = 1 << 14;
     pub(crate) const L4_CSUM_PARTIAL: u32 = 1 << 17;
 }

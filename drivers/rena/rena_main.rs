@@ -621,7 +621,7 @@ impl Pair {
         let csum = match skb.tx_csum() {
             Ok(c) => c,
             Err(_) => {
-                if skb.checksum_help().is_err() {
+                if skb.is_gso() || skb.checksum_help().is_err() {
                     self.count_tx_drop(false);
                     return;
                 }
@@ -664,10 +664,25 @@ impl Pair {
             } else {
                 ena::tx::L4_UDP
             };
-            meta_ctrl = l3 | (l4 << 8) | ena::tx::L4_CSUM_EN | ena::tx::L4_CSUM_PARTIAL;
+            meta_ctrl = l3 | (l4 << 8) | ena::tx::L4_CSUM_EN;
+            if c.mss != 0 {
+                // The device segments and computes every checksum itself
+                // (the IPv4 header's too), from the stored meta's MSS.
+                meta_ctrl |= ena::tx::TSO_EN;
+                if c.l3 == 4 {
+                    meta_ctrl |= ena::tx::L3_CSUM_EN;
+                }
+            } else {
+                meta_ctrl |= ena::tx::L4_CSUM_PARTIAL;
+            }
+            let mss = u32::from(c.mss);
+            // Meta word 2, and the MSS high bits of meta word 0.
             let m = [
-                u32::from(c.l3_len) | (u32::from(c.l3_off) << 8) | (u32::from(c.l4_len) << 16),
-                0,
+                u32::from(c.l3_len)
+                    | (u32::from(c.l3_off) << 8)
+                    | (u32::from(c.l4_len) << 16)
+                    | ((mss & 0x3ff) << 22),
+                ((mss >> 10) & 0xf) << 16,
             ];
             if tx.last_meta != Some(m) {
                 meta = Some(m);
@@ -700,10 +715,11 @@ impl Pair {
                         | ena::tx::META_TYPE_EXT
                         | ena::tx::META_STORE
                         | ena::tx::FIRST
+                        | m[1]
                         | ph,
                     0,
                     m[0],
-                    m[1],
+                    0,
                 ],
             );
             first = 0;
@@ -1112,6 +1128,8 @@ struct DevInfo {
     max_rx_descs: u32,
     tx_csum: bool,
     rx_csum: bool,
+    tso4: bool,
+    tso6: bool,
     intr_res: u32,
     moderation: bool,
     rss: bool,
@@ -1358,6 +1376,8 @@ fn negotiate(pdev: &pci::Device, bar: &Regs, admin: &Admin) -> Result<DevInfo> {
         max_rx_descs,
         tx_csum: tx_off & ((1 << 1) | (1 << 3)) == ((1 << 1) | (1 << 3)),
         rx_csum: rx_off & ((1 << 1) | (1 << 2)) != 0,
+        tso4: tx_off & (1 << 5) != 0,
+        tso6: tx_off & (1 << 6) != 0,
         intr_res,
         moderation,
         rss,
@@ -2311,6 +2331,8 @@ impl pci::Driver for Rena {
                 mac: &info.mac,
                 tx_csum: info.tx_csum,
                 rx_csum: info.rx_csum,
+                tso4: info.tso4,
+                tso6: info.tso6,
             };
             let parent: &rust_bindings::device::Device = bound(pdev);
             let reg = net::Registration::new(
