@@ -596,7 +596,10 @@ struct Pair {
     unmask: usize,
     #[pin]
     dim: Dim,
-    irq_events: AtomicU32,
+    /// Packets received since the last lib/dim sample.
+    dim_packets: AtomicU32,
+    /// Interrupt rounds that received packets (lib/dim's event count).
+    dim_events: AtomicU32,
     interrupted: AtomicBool,
 }
 
@@ -1080,11 +1083,18 @@ impl NapiPoller for Pair {
                 return 0;
             }
         };
+        // Only this NAPI context writes these two: plain load/store.
+        let pending = p.dim_packets.load(Ordering::Relaxed) + done as u32;
+        p.dim_packets.store(pending, Ordering::Relaxed);
         if done < budget && napi.complete_done(done) {
-            if a.moder.lock().adaptive {
+            // Like the C driver, lib/dim samples once per interrupt round
+            // that received something; its "events" are those rounds.
+            if pending > 0 && a.moder.lock().adaptive {
+                p.dim_packets.store(0, Ordering::Relaxed);
+                let ev = p.dim_events.load(Ordering::Relaxed).wrapping_add(1);
+                p.dim_events.store(ev, Ordering::Relaxed);
                 let rx = p.stats().rx.read();
-                let ev = p.irq_events.load(Ordering::Relaxed) as u16;
-                p.dim.update(ev, rx[rxs::PACKETS], rx[rxs::BYTES]);
+                p.dim.update(ev as u16, rx[rxs::PACKETS], rx[rxs::BYTES]);
             }
             p.unmask_irq();
             p.stats().rx.add(rxs::UNMASKS, 1);
@@ -1099,7 +1109,6 @@ struct IoIrq(Arc<Napi<Pair>>);
 impl irq::Handler for IoIrq {
     fn handle(&self) -> irq::IrqReturn {
         let p = self.0.poller();
-        p.irq_events.fetch_add(1, Ordering::Relaxed);
         p.interrupted.store(true, Ordering::Relaxed);
         self.0.schedule();
         irq::IrqReturn::Handled
@@ -1602,7 +1611,8 @@ impl Adapter {
             rx_db,
             unmask,
             dim <- Dim::new(),
-            irq_events: AtomicU32::new(0),
+            dim_packets: AtomicU32::new(0),
+            dim_events: AtomicU32::new(0),
             interrupted: AtomicBool::new(false),
         });
         Arc::pin_init(Napi::<Pair>::new(dev, pair, NAPI_WEIGHT), GFP_KERNEL)
