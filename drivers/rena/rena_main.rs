@@ -1047,7 +1047,7 @@ impl Pair {
 
     fn unmask_irq(&self) {
         let a = &*self.adapter;
-        let m = *a.moder.lock();
+        let m = a.moderation();
         let rx_delay = if m.adaptive {
             u32::from(self.dim.rx_usecs())
         } else {
@@ -1089,7 +1089,7 @@ impl NapiPoller for Pair {
         if done < budget && napi.complete_done(done) {
             // Like the C driver, lib/dim samples once per interrupt round
             // that received something; its "events" are those rounds.
-            if pending > 0 && a.moder.lock().adaptive {
+            if pending > 0 && a.moderation().adaptive {
                 p.dim_packets.store(0, Ordering::Relaxed);
                 let ev = p.dim_events.load(Ordering::Relaxed).wrapping_add(1);
                 p.dim_events.store(ev, Ordering::Relaxed);
@@ -1114,6 +1114,8 @@ impl irq::Handler for IoIrq {
         irq::IrqReturn::Handled
     }
 }
+
+type XmitSlot = SpinLock<Option<Arc<Napi<Pair>>>>;
 
 struct LivePair {
     // Field order: the IRQ goes before the NAPI it schedules.
@@ -1149,6 +1151,23 @@ struct Moderation {
     rx_usecs: u32,
     tx_usecs: u32,
     adaptive: bool,
+}
+
+impl Moderation {
+    /// One word, so every NAPI poll reads it without a shared lock.
+    fn pack(self) -> u64 {
+        u64::from(self.rx_usecs)
+            | (u64::from(self.tx_usecs & 0x7fff_ffff) << 32)
+            | (u64::from(self.adaptive) << 63)
+    }
+
+    fn unpack(v: u64) -> Self {
+        Self {
+            rx_usecs: v as u32,
+            tx_usecs: (v >> 32) as u32 & 0x7fff_ffff,
+            adaptive: v >> 63 != 0,
+        }
+    }
 }
 
 /// Configuration and live IO resources; changed under RTNL and this lock.
@@ -1188,8 +1207,7 @@ struct Adapter {
     rss_buf: CoherentAllocation<u32>,
     #[pin]
     state: Mutex<State>,
-    #[pin]
-    moder: SpinLock<Moderation>,
+    moder: AtomicU64,
     /// The netdev registration; taken at unbind.
     #[pin]
     reg: Mutex<Option<net::Registration<NetData>>>,
@@ -1206,9 +1224,13 @@ struct Adapter {
     removing: AtomicBool,
     resets: AtomicU32,
     reset_fail: AtomicU32,
-    /// The live pairs, for `start_xmit` (BH context).
+    /// The live pairs, for the watchdog's scans (BH context).
     #[pin]
     active: SpinLock<KVec<Arc<Napi<Pair>>>>,
+    /// The live pair of each TX queue, for `start_xmit`: one lock per
+    /// queue, taken under that queue's xmit lock, so CPUs transmitting on
+    /// different queues share no lock.
+    xmit_slots: KVec<Pin<KBox<XmitSlot>>>,
     tx_timeouts: AtomicU32,
     log_limit: AtomicU32,
     rx_drops: AtomicU64,
@@ -1394,6 +1416,10 @@ fn negotiate(pdev: &pci::Device, bar: &Regs, admin: &Admin) -> Result<DevInfo> {
 }
 
 impl Adapter {
+    fn moderation(&self) -> Moderation {
+        Moderation::unpack(self.moder.load(Ordering::Relaxed))
+    }
+
     fn request_reset(&self, why: u32) {
         if self
             .reset_reason
@@ -1718,10 +1744,11 @@ impl Adapter {
             let _bh = net::bh_disable();
             let mut active = self.active.lock();
             *active = KVec::new();
-            for p in pairs.iter() {
+            for (p, slot) in pairs.iter().zip(self.xmit_slots.iter()) {
                 let pr = p.napi.poller();
                 pr.refill(&mut pr.rx.lock());
                 active.push(p.napi.clone(), GFP_ATOMIC)?;
+                *slot.lock() = Some(p.napi.clone());
             }
         }
         for (i, p) in pairs.iter().enumerate() {
@@ -1753,6 +1780,9 @@ impl Adapter {
             let _bh = net::bh_disable();
             let old = core::mem::replace(&mut *self.active.lock(), KVec::new());
             drop(old);
+            for slot in self.xmit_slots.iter() {
+                drop(slot.lock().take());
+            }
         }
         let mut pairs = core::mem::take(&mut st.pairs);
         for (i, p) in pairs.iter_mut().enumerate() {
@@ -1945,10 +1975,10 @@ impl net::DeviceOperations for NetData {
 
     fn start_xmit(&self, dev: &net::Device, skb: SkBuff) -> TxCode {
         let q = skb.queue_mapping() as usize;
-        let pair = self.0.active.lock().get(q).cloned();
-        match pair {
-            Some(p) => p.poller().xmit(dev, skb),
-            None => drop(skb),
+        let pair = self.0.xmit_slots.get(q).map(|slot| slot.lock());
+        match pair.as_deref() {
+            Some(Some(p)) => p.poller().xmit(dev, skb),
+            _ => drop(skb),
         }
         TxCode::Ok
     }
@@ -2029,7 +2059,7 @@ impl net::DeviceOperations for NetData {
         if !self.0.info.moderation {
             return Err(eopnotsupp());
         }
-        let m = *self.0.moder.lock();
+        let m = self.0.moderation();
         Ok(Coalesce {
             rx_usecs: m.rx_usecs,
             tx_usecs: m.tx_usecs,
@@ -2045,11 +2075,12 @@ impl net::DeviceOperations for NetData {
         if c.rx_usecs > max || c.tx_usecs > max {
             return Err(EINVAL);
         }
-        let _bh = net::bh_disable();
-        let mut m = self.0.moder.lock();
-        m.rx_usecs = c.rx_usecs;
-        m.tx_usecs = c.tx_usecs;
-        m.adaptive = c.adaptive_rx;
+        let m = Moderation {
+            rx_usecs: c.rx_usecs,
+            tx_usecs: c.tx_usecs,
+            adaptive: c.adaptive_rx,
+        };
+        self.0.moder.store(m.pack(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -2264,7 +2295,9 @@ impl pci::Driver for Rena {
         let nq = vectors.len() - 1;
         let mut mems = KVec::with_capacity(nq as usize, GFP_KERNEL)?;
         let mut stats = KVec::with_capacity(nq as usize, GFP_KERNEL)?;
+        let mut xmit_slots = KVec::with_capacity(nq as usize, GFP_KERNEL)?;
         for _ in 0..nq {
+            xmit_slots.push(KBox::pin_init(new_spinlock!(None), GFP_KERNEL)?, GFP_KERNEL)?;
             mems.push(
                 RingMem::new(pdev, info.max_tx_depth, info.max_rx_depth)?,
                 GFP_KERNEL,
@@ -2299,7 +2332,9 @@ impl pci::Driver for Rena {
                     pairs: KVec::new(),
                     up: false,
                 }),
-                moder <- new_spinlock!(Moderation { rx_usecs: 20, tx_usecs: 64, adaptive: info.moderation }),
+                moder: AtomicU64::new(
+                    Moderation { rx_usecs: 20, tx_usecs: 64, adaptive: info.moderation }.pack()
+                ),
                 reg <- new_mutex!(None),
                 mgmt <- new_mutex!(None),
                 work <- new_work!("rena::service"),
@@ -2312,6 +2347,7 @@ impl pci::Driver for Rena {
                 resets: AtomicU32::new(0),
                 reset_fail: AtomicU32::new(0),
                 active <- new_spinlock!(KVec::new()),
+                xmit_slots,
                 tx_timeouts: AtomicU32::new(0),
                 log_limit: AtomicU32::new(0),
                 rx_drops: AtomicU64::new(0),
