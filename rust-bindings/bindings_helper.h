@@ -160,6 +160,9 @@ int rb_skb_checksum_help(struct sk_buff *skb);
 void rb_skb_tx_timestamp(struct sk_buff *skb);
 /* TX checksum request: returns 0 none, else fills proto info; -1 = unsupported. */
 bool rb_skb_is_gso(const struct sk_buff *skb);
+struct sk_buff *rb_rx_page_copy_skb(struct napi_struct *napi, struct device *dev,
+				    struct page *page, dma_addr_t dma, unsigned int off,
+				    unsigned int len);
 int rb_skb_tx_csum(struct sk_buff *skb, u8 *l3, u8 *l4, u8 *l3_off, u8 *l3_len, u8 *l4_len,
 		   u16 *mss);
 dma_addr_t rb_skb_map_head(struct device *dev, struct sk_buff *skb);

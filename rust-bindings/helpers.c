@@ -375,6 +375,21 @@ struct sk_buff *rb_rx_page_build_skb(struct device *dev, struct page *page, dma_
 	return skb;
 }
 
+struct sk_buff *rb_rx_page_copy_skb(struct napi_struct *napi, struct device *dev,
+				    struct page *page, dma_addr_t dma, unsigned int off,
+				    unsigned int len)
+{
+	struct sk_buff *skb;
+
+	dma_sync_single_for_cpu(dev, dma + off, len, DMA_FROM_DEVICE);
+	skb = napi_alloc_skb(napi, len);
+	if (skb)
+		skb_put_data(skb, page_address(page) + RB_RX_HEADROOM + off, len);
+	/* The buffer goes back to the device, still mapped. */
+	dma_sync_single_for_device(dev, dma + off, len, DMA_FROM_DEVICE);
+	return skb;
+}
+
 void rb_rx_page_add_frag(struct device *dev, struct sk_buff *skb, struct page *page,
 			 dma_addr_t dma, unsigned int len)
 {

@@ -13,7 +13,10 @@
 //! creates them in `open` and drops them in `stop`); drop disables it if
 //! needed and deletes it (`netif_napi_del`), which may sleep.
 
-use crate::rust_bindings::{bindings, net, skb::SkBuff};
+use crate::rust_bindings::{
+    bindings, net,
+    skb::{RxPage, SkBuff},
+};
 use core::{
     marker::PhantomPinned,
     sync::atomic::{AtomicBool, Ordering},
@@ -118,6 +121,13 @@ impl<P: NapiPoller> Napi<P> {
     pub fn complete_done(&self, work_done: i32) -> bool {
         // SAFETY: Called from the poll callback of this instance.
         unsafe { bindings::napi_complete_done(self.raw(), work_done) }
+    }
+
+    /// A copy of a short received frame in a new skb from this instance's
+    /// cache; `page` keeps its mapping and can be posted again. Call from
+    /// the poll callback.
+    pub fn copy_rx(&self, page: &RxPage, offset: u32, len: u32) -> Result<SkBuff> {
+        page.copy_to_skb(self.raw(), offset, len)
     }
 
     /// Hands a received frame to GRO.

@@ -357,6 +357,39 @@ impl RxPage {
         unsafe { SkBuff::from_raw(skb) }.ok_or(ENOMEM)
     }
 
+    /// Copies `len` bytes at `offset` into a new small skb allocated from
+    /// `napi`'s cache; the buffer stays mapped and can be posted again
+    /// (the C drivers' RX copybreak for short frames).
+    pub(crate) fn copy_to_skb(
+        &self,
+        napi: *mut bindings::napi_struct,
+        offset: u32,
+        len: u32,
+    ) -> Result<SkBuff> {
+        if len == 0
+            || offset
+                .checked_add(len)
+                .map_or(true, |end| end > Self::buf_len())
+        {
+            return Err(EINVAL);
+        }
+        // SAFETY: The caller passes the NAPI instance it polls from; the
+        // page and mapping are ours (type invariant) and the range was
+        // checked against the buffer.
+        let skb = unsafe {
+            bindings::rb_rx_page_copy_skb(
+                napi,
+                self.dev.as_raw(),
+                self.page.as_ptr(),
+                self.dma,
+                offset,
+                len,
+            )
+        };
+        // SAFETY: A new skb we own, or NULL.
+        unsafe { SkBuff::from_raw(skb) }.ok_or(ENOMEM)
+    }
+
     /// Appends the buffer's first `len` bytes to `skb` as a fragment; on
     /// error (bad length, too many fragments) the buffer is freed.
     pub fn append_to(self, skb: &mut SkBuff, len: u32) -> Result {

@@ -175,6 +175,9 @@ const MIN_RING: u32 = 256;
 const RSS_TABLE_SIZE: usize = 128;
 const RSS_KEY_SIZE: usize = 40;
 const NAPI_WEIGHT: i32 = 64;
+/// Frames up to this length are copied into a small skb and their buffer
+/// reposted (the C driver's default `rx_copybreak`, 256 - NET_IP_ALIGN).
+const RX_COPYBREAK: u32 = 254;
 const TX_WAKE_THRESHOLD: u32 = 2 * (rust_bindings::skb::MAX_SKB_FRAGS as u32 + 2);
 
 fn ratelimit(counter: &AtomicU32) -> bool {
@@ -497,6 +500,39 @@ struct RxRing {
     cq_head: u16,
     bufs: KVec<Option<RxPage>>,
     free_ids: IdStack,
+    /// Mapped buffers whose frame was copied out (copybreak), posted again
+    /// before any new page is allocated.
+    spare: SpareBufs,
+}
+
+/// A stack of mapped RX buffers waiting to be posted again.
+struct SpareBufs {
+    slots: KVec<Option<RxPage>>,
+    n: usize,
+}
+
+impl SpareBufs {
+    fn new(depth: u32) -> Result<Self> {
+        let mut slots = KVec::with_capacity(depth as usize, GFP_KERNEL)?;
+        for _ in 0..depth {
+            slots.push(None, GFP_KERNEL)?;
+        }
+        Ok(Self { slots, n: 0 })
+    }
+
+    fn pop(&mut self) -> Option<RxPage> {
+        let n = self.n.checked_sub(1)?;
+        self.n = n;
+        self.slots.get_mut(n)?.take()
+    }
+
+    /// Keeps `page`; with no room left it is freed.
+    fn push(&mut self, page: RxPage) {
+        if let Some(slot) = self.slots.get_mut(self.n) {
+            *slot = Some(page);
+            self.n += 1;
+        }
+    }
 }
 
 /// Indices of a queue's TX counters; written with its TX ring lock held.
@@ -825,7 +861,11 @@ impl Pair {
         let mut posted = 0;
         let buf_len = RxPage::buf_len().min(0xffff);
         while rx.free_ids.len() > 1 {
-            let page = match RxPage::new(self.dev().as_ref()) {
+            let page = match rx
+                .spare
+                .pop()
+                .map_or_else(|| RxPage::new(self.dev().as_ref()), Ok)
+            {
                 Ok(p) => p,
                 Err(_) => {
                     self.stats().rx.add(rxs::ALLOC_FAIL, 1);
@@ -935,6 +975,13 @@ impl Pair {
                     continue;
                 }
                 let r = match skb.as_mut() {
+                    None if n == 1 && len <= RX_COPYBREAK => {
+                        let off = (e[3] >> 16) & 0xff;
+                        napi.copy_rx(&page, off, len).map(|s| {
+                            skb = Some(s);
+                            rx.spare.push(page);
+                        })
+                    }
                     None => {
                         let off = (e[3] >> 16) & 0xff;
                         page.into_skb(off, len).map(|s| skb = Some(s))
@@ -1609,6 +1656,7 @@ impl Adapter {
             rx_bufs.push(None, GFP_KERNEL)?;
         }
         let rx_free = IdStack::new(rxd)?;
+        let rx_spare = SpareBufs::new(rxd)?;
         let pair = try_pin_init!(Pair {
             idx: i,
             adapter: self.clone(),
@@ -1628,6 +1676,7 @@ impl Adapter {
                 cq_head: 0,
                 bufs: rx_bufs,
                 free_ids: rx_free,
+                spare: rx_spare,
             }),
             tx_sq_idx: tx_sq,
             tx_cq_idx: tx_cq,
