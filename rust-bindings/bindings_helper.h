@@ -83,6 +83,10 @@ void rb_reinit_completion(struct completion *c);
 
 /* blk-mq accessors that are inline. */
 void *rb_blk_mq_rq_to_pdu(struct request *rq);
+bool rb_blk_mq_add_to_batch(struct request *rq, struct io_comp_batch *iob, bool is_error,
+			    void (*complete)(struct io_comp_batch *));
+struct request *rb_iob_first(struct io_comp_batch *iob);
+struct request *rb_rq_next(struct request *rq);
 struct request *rb_blk_mq_rq_from_pdu(void *pdu);
 struct request *rb_blk_mq_tag_to_rq(struct blk_mq_tags *tags, unsigned int tag);
 sector_t rb_blk_rq_pos(const struct request *rq);

@@ -118,6 +118,15 @@ static_assert((__force u32)BLK_FEAT_FUA == 1u << 1);
 static_assert((__force u32)BLK_FEAT_POLL == 1u << 9);
 
 void *rb_blk_mq_rq_to_pdu(struct request *rq) { return blk_mq_rq_to_pdu(rq); }
+
+bool rb_blk_mq_add_to_batch(struct request *rq, struct io_comp_batch *iob, bool is_error,
+			    void (*complete)(struct io_comp_batch *))
+{
+	return blk_mq_add_to_batch(rq, iob, is_error, complete);
+}
+
+struct request *rb_iob_first(struct io_comp_batch *iob) { return rq_list_peek(&iob->req_list); }
+struct request *rb_rq_next(struct request *rq) { return rq->rq_next; }
 struct request *rb_blk_mq_rq_from_pdu(void *pdu) { return blk_mq_rq_from_pdu(pdu); }
 
 struct request *rb_blk_mq_tag_to_rq(struct blk_mq_tags *tags, unsigned int tag)

@@ -31,8 +31,8 @@ use nvme::{admin, cc, cns, csts, feature, io, reg, Cap, Command, IdCtrl, IdNs};
 use queue::QueuePair;
 use rust_bindings::{
     block::mq::{
-        self, BlkStatus, GenDisk, GenDiskBuilder, HctxType, Op, QueueMaps, Request, TagSet,
-        TagSetConfig,
+        self, BlkStatus, CompletionBatch, GenDisk, GenDiskBuilder, HctxType, Op, QueueMaps,
+        Request, TagSet, TagSetConfig,
     },
     delay::{msleep, num_online_cpus},
     device::{Bound, Core},
@@ -333,8 +333,15 @@ fn blk_status(cqe: &nvme::Completion) -> BlkStatus {
 }
 
 impl IoQueue {
-    /// Ends the requests of up to `budget` new completions.
-    fn complete(&self, tagset: &TagSet<Ops>, budget: u32) -> u32 {
+    /// Ends the requests of up to `budget` new completions; successful ones
+    /// go into `batch` and end together when it is flushed (after the CQ
+    /// doorbell, as in the C driver).
+    fn complete(
+        &self,
+        tagset: &TagSet<Ops>,
+        budget: u32,
+        batch: &mut CompletionBatch<'_, Ops>,
+    ) -> u32 {
         self.q.drain(budget, |cqe| {
             if !self.q.valid_sq_head(cqe) && ratelimit(&self.bad_heads) {
                 dev_warn!(
@@ -374,7 +381,7 @@ impl IoQueue {
                     rq.sector()
                 );
             }
-            rq.end(status);
+            rq.end_batched(status, batch);
         })
     }
 }
@@ -387,7 +394,8 @@ struct IoPoller {
 
 impl IrqPollHandler for IoPoller {
     fn poll(&self, budget: u32) -> u32 {
-        self.queue.complete(&self.tagset, budget)
+        self.queue
+            .complete(&self.tagset, budget, &mut CompletionBatch::new())
     }
 
     fn has_work(&self) -> bool {
@@ -627,8 +635,8 @@ impl mq::Operations for Ops {
         hw.q.ring();
     }
 
-    fn poll(tagset: &TagSet<Self>, hw: &IoQueue) -> u32 {
-        hw.complete(tagset, POLL_BUDGET.get())
+    fn poll(tagset: &TagSet<Self>, hw: &IoQueue, batch: &mut CompletionBatch<'_, Self>) -> u32 {
+        hw.complete(tagset, POLL_BUDGET.get(), batch)
     }
 
     fn timeout(rq: &Request<Self>) -> mq::TimeoutAction {
@@ -862,7 +870,7 @@ impl Ctrl {
         // completed, hand the rest back to the block layer.
         let queues = &self.tagset.data().queues;
         for queue in queues.iter() {
-            queue.complete(&self.tagset, u32::MAX);
+            queue.complete(&self.tagset, u32::MAX, &mut CompletionBatch::new());
         }
         let mut requeued = 0u32;
         self.tagset.for_each_in_flight(|rq| {

@@ -26,6 +26,7 @@ use crate::rust_bindings::{
 use core::{
     fmt,
     marker::PhantomData,
+    ptr::NonNull,
     sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering},
 };
 use kernel::{
@@ -162,8 +163,13 @@ pub trait Operations: Sized + 'static {
         kernel::build_error(kernel::error::VTABLE_DEFAULT_ERROR)
     }
 
-    /// Polls a (poll-type) queue for completions; returns how many ended.
-    fn poll(_tagset: &TagSet<Self>, _hw: &Self::HwData) -> u32 {
+    /// Polls a (poll-type) queue for completions, ending them into the
+    /// caller's `batch`; returns how many were found.
+    fn poll(
+        _tagset: &TagSet<Self>,
+        _hw: &Self::HwData,
+        _batch: &mut CompletionBatch<'_, Self>,
+    ) -> u32 {
         kernel::build_error(kernel::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -195,6 +201,76 @@ struct Pdu<T: Operations> {
     mapped_dir: AtomicU32,
     sg: KVec<Opaque<bindings::scatterlist>>,
     data: T::RequestData,
+}
+
+/// Requests completed together (`struct io_comp_batch`), ended with one
+/// `blk_mq_end_request_batch` call as the C drivers do from their
+/// interrupt and poll paths.
+///
+/// Either our own batch, flushed when dropped, or the block layer's (in
+/// [`Operations::poll`]), which its caller flushes.
+///
+/// # Invariants
+///
+/// `external`, if set, is a valid batch for `'a`; requests in either
+/// batch belong to a `TagSet<T>` and were claimed by `end_batched`.
+pub struct CompletionBatch<'a, T: Operations> {
+    own: bindings::io_comp_batch,
+    external: Option<NonNull<bindings::io_comp_batch>>,
+    _p: PhantomData<(&'a mut bindings::io_comp_batch, T)>,
+}
+
+impl<T: Operations> CompletionBatch<'static, T> {
+    /// An empty batch of our own.
+    pub fn new() -> Self {
+        Self {
+            own: bindings::io_comp_batch::default(),
+            external: None,
+            _p: PhantomData,
+        }
+    }
+}
+
+impl<T: Operations> Default for CompletionBatch<'static, T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Operations> CompletionBatch<'_, T> {
+    fn raw(&mut self) -> *mut bindings::io_comp_batch {
+        match self.external {
+            Some(p) => p.as_ptr(),
+            None => &mut self.own,
+        }
+    }
+}
+
+impl<T: Operations> Drop for CompletionBatch<'_, T> {
+    fn drop(&mut self) {
+        if self.external.is_some() {
+            return;
+        }
+        if let Some(complete) = self.own.complete {
+            // SAFETY: Our batch, filled by `end_batched` with this callback.
+            unsafe { complete(&mut self.own) };
+        }
+    }
+}
+
+/// The batch's `complete` callback: unmaps each request, then ends them
+/// all.
+extern "C" fn complete_batch<T: Operations>(iob: *mut bindings::io_comp_batch) {
+    // SAFETY: The block layer or our `Drop` passes the batch that
+    // `end_batched` filled with claimed requests of a `TagSet<T>`.
+    unsafe {
+        let mut rq = bindings::rb_iob_first(iob);
+        while !rq.is_null() {
+            Request::<T>::from_raw(rq).dma_unmap();
+            rq = bindings::rb_rq_next(rq);
+        }
+        bindings::blk_mq_end_request_batch(iob);
+    }
 }
 
 /// A block request (`struct request`).
@@ -330,6 +406,36 @@ impl<T: Operations> Request<T> {
     pub fn end(&self, status: BlkStatus) -> bool {
         if !self.claim() {
             return false;
+        }
+        self.dma_unmap();
+        // SAFETY: We won the claim, so this is the only end of this use of
+        // the request.
+        unsafe { bindings::blk_mq_end_request(self.as_raw(), status.0) };
+        true
+    }
+
+    /// Ends the request with `status` as part of `batch`: a successful one
+    /// is collected and ended (unmapped, then `blk_mq_end_request_batch`)
+    /// when the batch is flushed; anything else ends now as with
+    /// [`Request::end`]. Returns `false` if it was not in flight.
+    pub fn end_batched(&self, status: BlkStatus, batch: &mut CompletionBatch<'_, T>) -> bool {
+        if !self.claim() {
+            return false;
+        }
+        if status == BlkStatus::OK {
+            // SAFETY: We won the claim; the batch is valid and ends the
+            // request through `complete_batch::<T>` exactly once.
+            let added = unsafe {
+                bindings::rb_blk_mq_add_to_batch(
+                    self.as_raw(),
+                    batch.raw(),
+                    false,
+                    Some(complete_batch::<T>),
+                )
+            };
+            if added {
+                return true;
+            }
         }
         self.dma_unmap();
         // SAFETY: We won the claim, so this is the only end of this use of
@@ -783,11 +889,18 @@ impl<T: Operations> OperationsVTable<T> {
 
     extern "C" fn poll_callback(
         hctx: *mut bindings::blk_mq_hw_ctx,
-        _iob: *mut bindings::io_comp_batch,
+        iob: *mut bindings::io_comp_batch,
     ) -> core::ffi::c_int {
         // SAFETY: An initialized hctx of a queue of our tag set.
         let (tagset, hw) = unsafe { (Self::tagset((*(*hctx).queue).tag_set), Self::hw_data(hctx)) };
-        T::poll(tagset, hw) as core::ffi::c_int
+        // INVARIANT: the caller's batch (if any) lives across this call and
+        // is flushed by it.
+        let mut batch = CompletionBatch {
+            own: bindings::io_comp_batch::default(),
+            external: NonNull::new(iob),
+            _p: PhantomData,
+        };
+        T::poll(tagset, hw, &mut batch) as core::ffi::c_int
     }
 
     extern "C" fn timeout_callback(rq: *mut bindings::request) -> bindings::blk_eh_timer_return {
