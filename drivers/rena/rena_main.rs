@@ -1188,7 +1188,8 @@ struct DevInfo {
     rx_csum: bool,
     tso4: bool,
     tso6: bool,
-    intr_res: u32,
+    /// Interrupt delay resolution in µs (never 0: it divides).
+    intr_res: core::num::NonZeroU32,
     moderation: bool,
     rss: bool,
 }
@@ -1434,11 +1435,11 @@ fn negotiate(pdev: &pci::Device, bar: &Regs, admin: &Admin) -> Result<DevInfo> {
     let o = get_feature(pdev, bar, admin, feat::STATELESS_OFFLOAD, 0)?;
     let tx_off = o.u32(8);
     let rx_off = o.u32(12);
-    let mut intr_res = 1;
+    let mut intr_res = core::num::NonZeroU32::MIN;
     let moderation = features & (1 << feat::INTR_MODERATION) != 0;
     if moderation {
         let m = get_feature(pdev, bar, admin, feat::INTR_MODERATION, 0)?;
-        intr_res = u32::from(m.u16(8)).max(1);
+        intr_res = core::num::NonZeroU32::new(u32::from(m.u16(8))).unwrap_or(intr_res);
     }
     let rss = features & (1 << feat::RSS_IND_TABLE) != 0
         && features & (1 << feat::RSS_HASH_FUNCTION) != 0;
@@ -2120,7 +2121,7 @@ impl net::DeviceOperations for NetData {
         if !self.0.info.moderation {
             return Err(eopnotsupp());
         }
-        let max = 0x7fff * self.0.info.intr_res;
+        let max = self.0.info.intr_res.get().saturating_mul(0x7fff);
         if c.rx_usecs > max || c.tx_usecs > max {
             return Err(EINVAL);
         }
@@ -2341,7 +2342,8 @@ impl pci::Driver for Rena {
         let info = negotiate(pdev, &bar, &admin)?;
         let want = num_online_cpus().min(info.max_queues).min(32);
         let vectors = pdev.alloc_irq_vectors(2, 1 + want, pci::IrqTypes::MSIX)?;
-        let nq = vectors.len() - 1;
+        // At least 2 vectors were granted: management + one pair.
+        let nq = vectors.len().saturating_sub(1).max(1);
         let mut mems = KVec::with_capacity(nq as usize, GFP_KERNEL)?;
         let mut stats = KVec::with_capacity(nq as usize, GFP_KERNEL)?;
         let mut xmit_slots = KVec::with_capacity(nq as usize, GFP_KERNEL)?;
@@ -2357,8 +2359,10 @@ impl pci::Driver for Rena {
             CoherentAllocation::alloc_coherent(bound(pdev), RSS_TABLE_SIZE + 12, GFP_KERNEL)?;
         let ring = |max: u32| DEFAULT_RING.min(max);
         let mut rss_table = [0u32; RSS_TABLE_SIZE];
+        // Spread over the pairs (no division-by-zero path: nq >= 1).
+        let pairs = core::num::NonZeroU32::new(nq).unwrap_or(core::num::NonZeroU32::MIN);
         for (i, e) in rss_table.iter_mut().enumerate() {
-            *e = i as u32 % nq;
+            *e = i as u32 % pairs;
         }
         let (bar2, admin2) = (bar.clone(), admin.clone());
         let adapter = Arc::pin_init(
