@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Kselftest-style runner, run inside the guest: selftests/run.sh SUITE...
-# Runs every selftests/SUITE/*.sh in order and prints TAP version 13; each
+# Kselftest-style runner, run inside the guest: selftests/run.sh SUITE|SUITE/TEST.sh...
+# Runs every selftests/SUITE/*.sh in order (or just the named SUITE/TEST.sh,
+# e.g. ena/11-mtu-jumbo.sh) and prints TAP version 13; each
 # test's own output is shown as TAP diagnostics ("# ..."). Exits 0 only if
 # every test passed.
 set -u
 top=$(cd "$(dirname "$0")" && pwd)
-[ $# -gt 0 ] || { echo "usage: selftests/run.sh SUITE..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: selftests/run.sh SUITE|SUITE/TEST.sh..." >&2; exit 2; }
 
 tests=()
 for suite in "$@"; do
-    [ -d "$top/$suite" ] || { echo "Bail out! no test suite '$suite' under $top" ; exit 2; }
+    if [ -f "$top/$suite" ] && [ "${suite%.sh}" != "$suite" ]; then
+        tests+=("$top/$suite")
+        continue
+    fi
+    [ -d "$top/$suite" ] || { echo "Bail out! no test suite or test '$suite' under $top" ; exit 2; }
     for t in "$top/$suite"/*.sh; do
         [ -e "$t" ] && tests+=("$t")
     done
