@@ -155,6 +155,17 @@ pub struct Stats {
     pub guest_errors: u64,
     pub dma_errors: u64,
     pub admin_cmds: u64,
+    /// TX packets (without TSO) whose first descriptor asked for L4
+    /// checksum offload, and how many of them were CHECKSUM_PARTIAL
+    /// (the driver left the pseudo-header sum for the device to complete).
+    pub tx_csum: u64,
+    pub tx_csum_partial: u64,
+    /// TX packets with TSO, and the segments the device made of them.
+    pub tso_pkts: u64,
+    pub tso_segs: u64,
+    /// RX packets whose L4 checksum the device verified, and the bad ones.
+    pub rx_csum_checked: u64,
+    pub rx_csum_bad: u64,
 }
 
 #[derive(Default)]
@@ -1405,7 +1416,11 @@ impl Ena {
         let tso = ctrl & (1 << 7) != 0;
         if tso {
             return match pkt::tso_segment(&frame, mss as usize) {
-                Some(segs) => segs,
+                Some(segs) => {
+                    self.stats.tso_pkts += 1;
+                    self.stats.tso_segs += segs.len() as u64;
+                    segs
+                }
                 None => {
                     self.stats.tx_drops += 1;
                     self.guest_error(format!(
@@ -1417,6 +1432,10 @@ impl Ena {
             };
         }
         if l4_csum {
+            self.stats.tx_csum += 1;
+            if partial {
+                self.stats.tx_csum_partial += 1;
+            }
             let p = pkt::parse(&frame);
             let ok = if partial {
                 pkt::tx_complete_l4_csum(&mut frame, &p)
@@ -1634,6 +1653,10 @@ impl Ena {
         }
         if csum.l4_checked {
             status |= 1 << 16;
+            self.stats.rx_csum_checked += 1;
+        }
+        if csum.l3_err || csum.l4_err {
+            self.stats.rx_csum_bad += 1;
         }
         let mut off = 0;
         for (k, b) in bufs.iter().take(n).flatten().enumerate() {
@@ -1708,7 +1731,8 @@ impl Ena {
         let mut out = format!(
             "{}: link {} tx {} pkts {} B, rx {} pkts {} B, drops rx {} tx {}, irqs {}, \
              admin {}, guest_errors {}, dma_errors {}, resets {} (last reason {}), dma maps {}\n\
-             \x20 reset reasons:{}\n",
+             \x20 reset reasons:{}\n\
+             \x20 offload: tx_csum {} (partial {}), tso {} pkts -> {} segs, rx_csum checked {} bad {}\n",
             self.cfg.name,
             if self.link_up { "up" } else { "down" },
             s.tx_pkts,
@@ -1730,6 +1754,12 @@ impl Ena {
                 .filter(|(_, n)| **n > 0)
                 .map(|(r, n)| format!(" r{r}={n}"))
                 .collect::<String>(),
+            s.tx_csum,
+            s.tx_csum_partial,
+            s.tso_pkts,
+            s.tso_segs,
+            s.rx_csum_checked,
+            s.rx_csum_bad,
         );
         for (i, sq) in self.sqs.iter().enumerate() {
             if let Some(sq) = sq {

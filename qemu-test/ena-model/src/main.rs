@@ -14,7 +14,7 @@
 //!                       are appended to FILE.out. Works from inside the guest
 //!                       when FILE is on a shared directory.
 //!
-//! Control lines: `status`, `link F up|down`, `fault F NAME [N]` where NAME is
+//! Control lines: `status` (counters, reset reasons, offload counters), `link F up|down`, `fault F NAME [N]` where NAME is
 //! drop-tx-comp, drop-rx-comp, corrupt-tx-req-id, corrupt-rx-req-id, bad-rx-len,
 //! stale-phase, drop-admin-irq (N events), admin-delay MS [COUNT] (the next COUNT,
 //! default 1, admin completions come MS late), stop-keepalive,

@@ -514,6 +514,33 @@ fn tx_to_rx_with_checksum_offload_and_phase_wrap() {
     assert!(posted > 2 * DEPTH);
     assert_eq!(p.b.e.stats.rx_pkts, 600);
     assert_eq!(p.a.e.stats.tx_pkts, 600);
+    // The offload counters the guest tests read through `status`.
+    assert_eq!(
+        (p.a.e.stats.tx_csum, p.a.e.stats.tx_csum_partial),
+        (600, 600)
+    );
+    assert_eq!(
+        (p.b.e.stats.rx_csum_checked, p.b.e.stats.rx_csum_bad),
+        (600, 0)
+    );
+    assert!(
+        p.a.e
+            .summary()
+            .contains("offload: tx_csum 600 (partial 600), tso 0 pkts -> 0 segs"),
+        "{}",
+        p.a.e.summary()
+    );
+    assert!(p.b.e.summary().contains("rx_csum checked 600 bad 0"));
+    // Without offload and with a wrong checksum: sent as is, counted bad.
+    let mut f = udp_frame(64, 7);
+    f[40..42].copy_from_slice(&0x1234u16.to_be_bytes());
+    p.send(&f, 8 | 13 << 8).expect("TX completion");
+    p.rx_comp().expect("RX completion");
+    assert_eq!(p.a.e.stats.tx_csum, 600, "no offload asked");
+    assert_eq!(
+        (p.b.e.stats.rx_csum_checked, p.b.e.stats.rx_csum_bad),
+        (601, 1)
+    );
 }
 
 #[test]
@@ -800,6 +827,9 @@ fn tso_through_meta_descriptor() {
         (0, 1),
         "one completion for the whole TSO packet"
     );
+    assert_eq!((p.a.e.stats.tso_pkts, p.a.e.stats.tso_segs), (1, 5));
+    assert_eq!(p.a.e.stats.tx_csum, 0, "TSO is counted apart");
+    assert_eq!(p.b.e.stats.rx_csum_checked, 5);
 }
 
 /// xorshift64*: a small deterministic generator for the robustness test.
