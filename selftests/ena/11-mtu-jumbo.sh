@@ -55,7 +55,7 @@ ena_ns 0 ping -6 -Mdo -s 8952 -c 2 -i 0.3 -W 3 "${ENA_V6[1]}" >/dev/null \
 rxb=$(nstat_of 1 rx_bytes) rxp=$(nstat_of 1 rx_packets)
 ena_ns 1 iperf3 -s -D -1 -p 5311 --logfile /tmp/iperf-jumbo.log || fail "iperf3 server did not start"
 sleep 0.5
-ena_ns 0 iperf3 -c "${ENA_V4[1]}" -p 5311 -t 3 -J >/tmp/iperf-jumbo.json \
+ena_ns 0 timeout 60 iperf3 -c "${ENA_V4[1]}" -p 5311 -t 3 -J >/tmp/iperf-jumbo.json \
     || { tail -20 /tmp/iperf-jumbo.json; fail "iperf3 TCP at MTU 9000 failed"; }
 got=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["end"]["sum_received"]["bytes"]))' /tmp/iperf-jumbo.json) \
     || fail "cannot read the received bytes from iperf3's JSON"
