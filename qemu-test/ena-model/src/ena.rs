@@ -136,6 +136,9 @@ pub struct Faults {
     pub corrupt_rx_req_id: u32,
     pub bad_rx_len: u32,
     pub stale_phase: u32,
+    /// Only TX (`Some(true)`) or only RX (`Some(false)`) completions get the
+    /// stale phase; `None`: whichever comes next.
+    pub stale_phase_tx: Option<bool>,
     pub stop_keepalive: bool,
     pub admin_delay_ms: u32,
     /// How many of the next admin commands get `admin_delay_ms`.
@@ -1456,8 +1459,8 @@ impl Ena {
         vec![frame]
     }
 
-    fn stale_phase(&mut self, phase: u8) -> u8 {
-        if self.faults.stale_phase > 0 {
+    fn stale_phase(&mut self, phase: u8, tx: bool) -> u8 {
+        if self.faults.stale_phase > 0 && self.faults.stale_phase_tx.is_none_or(|t| t == tx) {
             self.faults.stale_phase -= 1;
             elog!(self, "fault: completion written with stale phase");
             phase ^ 1
@@ -1471,7 +1474,7 @@ impl Ena {
             return false;
         };
         let (addr, phase) = c.slot();
-        let phase = self.stale_phase(phase);
+        let phase = self.stale_phase(phase, true);
         let mut e = [0u8; 8];
         put16(&mut e, 0, req_id);
         e[3] = phase;
@@ -1666,7 +1669,7 @@ impl Ena {
                 return RxOutcome::Dropped;
             };
             let (addr, phase) = c.slot();
-            let phase = self.stale_phase(phase);
+            let phase = self.stale_phase(phase, false);
             let mut st = (phase as u32) << 24;
             if k == 0 {
                 st |= 1 << 26;

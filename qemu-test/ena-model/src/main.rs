@@ -16,7 +16,7 @@
 //!
 //! Control lines: `status` (counters, reset reasons, offload counters), `link F up|down`, `fault F NAME [N]` where NAME is
 //! drop-tx-comp, drop-rx-comp, corrupt-tx-req-id, corrupt-rx-req-id, bad-rx-len,
-//! stale-phase, drop-admin-irq (N events), admin-delay MS [COUNT] (the next COUNT,
+//! stale-phase (N events; `stale-phase N tx|rx`: only TX or RX completions), drop-admin-irq (N events), admin-delay MS [COUNT] (the next COUNT,
 //! default 1, admin completions come MS late), stop-keepalive,
 //! resume-keepalive, fatal; `clear F`. F is the function index (0, 1, ...).
 
@@ -203,7 +203,15 @@ fn control(ports: &[Arc<Port>], line: &str) -> String {
                 Some("corrupt-tx-req-id") => fl.corrupt_tx_req_id = n,
                 Some("corrupt-rx-req-id") => fl.corrupt_rx_req_id = n,
                 Some("bad-rx-len") => fl.bad_rx_len = n,
-                Some("stale-phase") => fl.stale_phase = n,
+                Some("stale-phase") => {
+                    fl.stale_phase = n;
+                    fl.stale_phase_tx = match w.get(4).copied() {
+                        None => None,
+                        Some("tx") => Some(true),
+                        Some("rx") => Some(false),
+                        Some(d) => return Err(format!("stale-phase N [tx|rx], not '{d}'")),
+                    };
+                }
                 Some("drop-admin-irq") => fl.drop_admin_irq = n,
                 Some("admin-delay") => {
                     fl.admin_delay_ms = n;

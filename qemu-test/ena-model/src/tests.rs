@@ -652,7 +652,16 @@ fn fault_injection() {
     p.send(&f, 0);
     let (_, len, _, _) = p.rx_comp().expect("rx completion");
     assert!(len as usize > 2048, "out-of-range RX length injected");
+    // A TX-only stale phase leaves the receiver's RX completions alone.
     p.b.e.faults.stale_phase = 1;
+    p.b.e.faults.stale_phase_tx = Some(true);
+    p.send(&f, 0);
+    assert!(p.rx_comp().is_some(), "TX-only stale phase: RX unaffected");
+    assert_eq!(
+        p.b.e.faults.stale_phase, 1,
+        "still armed for a TX completion"
+    );
+    p.b.e.faults.stale_phase_tx = None;
     p.send(&f, 0);
     assert!(
         p.rx_comp().is_none(),
