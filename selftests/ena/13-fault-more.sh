@@ -79,16 +79,23 @@ wait_reset() { # wait_reset F "REASONS" BEFORE SECS WHAT
 # whose stack drops them silently, so a burst makes TX completions on function
 # 0 and nothing on its RX rings.
 mac1=$(ena_ns 1 cat "/sys/class/net/${ENA_IF[1]}/address")
-udp_burst() { # udp_burst N: N 64-byte datagrams from one socket (one TX queue) to 10.77.0.99
+udp_burst() { # udp_burst N [FAULT...]: 20 datagrams, then the model fault (if any), then N more, all 64 bytes from one socket (one TX queue) to 10.77.0.99
     ena_ns 0 ip neigh replace 10.77.0.99 lladdr "$mac1" dev "${ENA_IF[0]}" nud permanent \
         || fail "cannot add the static neighbour 10.77.0.99"
-    ena_ns 0 timeout 20 python3 -c '
-import socket, sys
+    ena_ns 0 timeout 30 python3 -c '
+import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-for _ in range(int(sys.argv[2])):
-    s.sendto(b"x" * 64, (sys.argv[1], 9))
-' 10.77.0.99 "$1" 2>/dev/null
+for _ in range(20):  # completions: BQL takes up a raised limit_min
+    s.sendto(b"x" * 64, ("10.77.0.99", 9))
+time.sleep(1)
+if len(sys.argv) > 3:
+    with open(sys.argv[2], "a") as f:
+        f.write(" ".join(sys.argv[3:]) + "\n")
+    time.sleep(1.5)  # the model polls its control file every 100 ms
+for _ in range(int(sys.argv[1])):
+    s.sendto(b"x" * 64, ("10.77.0.99", 9))
+' "$1" "$ENA_CTL" "${@:2}" || fail "the UDP sender failed"
 }
 traffic_ok "start"
 
@@ -157,8 +164,9 @@ sleep 2
 kmsg_mark
 b=$(reasons 0 3) f0=$(fault_lines 0 "TX completion for")
 bql_min 1048576
-ena_ctl fault 0 drop-tx-comp 200
-udp_burst 400
+# limit_min takes effect at the queue's next completions: the same socket (so
+# the same TX queue) sends 20 datagrams before the fault, 400 after it.
+udp_burst 400 fault 0 drop-tx-comp 200
 sleep 1
 ena_ctl clear 0
 fired 0 "TX completion for" "$f0" 129 "drop-tx-comp 200"
@@ -172,8 +180,7 @@ kmsg_since | grep -iE 'timed out|paused|threshold|Potential' | head -3 | sed 's/
 sleep 2
 kmsg_mark
 b=$(reasons 0 "3 10") f0=$(fault_lines 0 "completion written with stale phase")
-ena_ctl fault 0 stale-phase 1 tx
-udp_burst 400
+udp_burst 400 fault 0 stale-phase 1 tx
 fired 0 "completion written with stale phase" "$f0" 1 "stale-phase 1"
 ena_ctl clear 0
 wait_reset 0 "3 10" "$b" 40 "stale-phase 1"
