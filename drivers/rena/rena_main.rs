@@ -1817,9 +1817,10 @@ impl Adapter {
         Ok(())
     }
 
-    /// Tears the data path down (RTNL and `state` held). With `dead`, the
-    /// device was reset: no destroy commands.
-    fn down(&self, dev: &net::Device, st: &mut State, dead: bool) {
+    /// Tears the data path down (RTNL and `state` held). With a reset
+    /// reason (or a dead admin queue) the device is reset instead of
+    /// sent destroy commands.
+    fn down(&self, dev: &net::Device, st: &mut State, reset: Option<u32>) {
         if !st.up {
             return;
         }
@@ -1839,9 +1840,12 @@ impl Adapter {
             p.napi.disable();
             dev.clear_queue_napi(i as u32);
         }
-        let dead = dead || !self.admin.running.load(Ordering::Acquire);
-        if dead {
-            let _ = dev_reset(&self.pdev, &self.bar, reason::NORMAL);
+        let reset = match reset {
+            None if !self.admin.running.load(Ordering::Acquire) => Some(reason::ADMIN_TO),
+            r => r,
+        };
+        if let Some(why) = reset {
+            let _ = dev_reset(&self.pdev, &self.bar, why);
         } else {
             for p in pairs.iter() {
                 self.destroy_pair_queues(p.napi.poller());
@@ -1907,9 +1911,15 @@ impl Adapter {
         let was_up = st.up;
         let n = self.resets.fetch_add(1, Ordering::Relaxed) + 1;
         dev_warn!(&*self.pdev, "resetting device (reason {why}), reset #{n}\n");
-        self.down(dev, &mut st, true);
+        // Like the C driver: the reset that carries the reason first (it
+        // also stops the data path), then a normal one to re-initialise.
+        if was_up {
+            self.down(dev, &mut st, Some(why));
+        } else {
+            let _ = dev_reset(&self.pdev, &self.bar, why);
+        }
         let res = (|| -> Result {
-            dev_reset(&self.pdev, &self.bar, why)?;
+            dev_reset(&self.pdev, &self.bar, reason::NORMAL)?;
             self.admin.rearm();
             {
                 let mut a = loop {
@@ -1978,7 +1988,7 @@ impl Adapter {
     fn reconfigure(self: &Arc<Self>, dev: &net::Device, f: impl FnOnce(&mut State)) -> Result {
         let mut st = self.state.lock();
         let was_up = st.up;
-        self.down(dev, &mut st, false);
+        self.down(dev, &mut st, None);
         f(&mut st);
         if was_up {
             self.up(dev, &mut st)?;
@@ -2019,7 +2029,7 @@ impl net::DeviceOperations for NetData {
 
     fn stop(&self, dev: &net::Device) -> Result {
         let mut st = self.0.state.lock();
-        self.0.down(dev, &mut st, false);
+        self.0.down(dev, &mut st, None);
         Ok(())
     }
 
