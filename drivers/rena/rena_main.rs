@@ -1272,12 +1272,10 @@ struct Adapter {
     removing: AtomicBool,
     resets: AtomicU32,
     reset_fail: AtomicU32,
-    /// The live pairs, for the watchdog's scans (BH context).
-    #[pin]
-    active: SpinLock<KVec<Arc<Napi<Pair>>>>,
-    /// The live pair of each TX queue, for `start_xmit`: one lock per
-    /// queue, taken under that queue's xmit lock, so CPUs transmitting on
-    /// different queues share no lock.
+    /// The live pair of each queue, for `start_xmit` and the watchdog's
+    /// scans (BH context): one lock per queue, taken by `start_xmit` under
+    /// that queue's xmit lock, so CPUs transmitting on different queues
+    /// share no lock.
     xmit_slots: KVec<Pin<KBox<XmitSlot>>>,
     tx_timeouts: AtomicU32,
     log_limit: AtomicU32,
@@ -1792,12 +1790,9 @@ impl Adapter {
         }
         {
             let _bh = net::bh_disable();
-            let mut active = self.active.lock();
-            *active = KVec::new();
             for (p, slot) in pairs.iter().zip(self.xmit_slots.iter()) {
                 let pr = p.napi.poller();
                 pr.refill(&mut pr.rx.lock());
-                active.push(p.napi.clone(), GFP_ATOMIC)?;
                 *slot.lock() = Some(p.napi.clone());
             }
         }
@@ -1829,8 +1824,6 @@ impl Adapter {
         dev.tx_disable();
         {
             let _bh = net::bh_disable();
-            let old = core::mem::replace(&mut *self.active.lock(), KVec::new());
-            drop(old);
             for slot in self.xmit_slots.iter() {
                 drop(slot.lock().take());
             }
@@ -1875,8 +1868,11 @@ impl Adapter {
         }
         if self.reset_reason.load(Ordering::Relaxed) == u32::MAX {
             let now = jiffies_ms();
-            let active = self.active.lock();
-            if let Some(why) = active.iter().find_map(|p| p.poller().missing_tx_scan(now)) {
+            let why = self.xmit_slots.iter().find_map(|slot| {
+                let pair = slot.lock();
+                pair.as_ref().and_then(|p| p.poller().missing_tx_scan(now))
+            });
+            if let Some(why) = why {
                 self.request_reset(why);
             }
         }
@@ -2409,7 +2405,6 @@ impl pci::Driver for Rena {
                 removing: AtomicBool::new(false),
                 resets: AtomicU32::new(0),
                 reset_fail: AtomicU32::new(0),
-                active <- new_spinlock!(KVec::new()),
                 xmit_slots,
                 tx_timeouts: AtomicU32::new(0),
                 log_limit: AtomicU32::new(0),
