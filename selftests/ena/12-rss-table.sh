@@ -40,19 +40,18 @@ flows() { # flows: 16 TCP flows 0 -> 1 for 2 s; sets D[q] = RX packets on queue 
     log "  RX packets: queue 0 +${D[0]}, queue 1 +${D[1]}"
 }
 
-ena_ns 1 ethtool -X "$dev" weight 1 0 || fail "ethtool -X $dev weight 1 0 failed"
-expect_table "weight 1 0" 0
-log "weight 1 0: table all 0"
-flows
-[ "${D[0]}" -gt 100 ] || fail "weight 1 0: only ${D[0]} packets on queue 0"
-[ "${D[1]}" -le 2 ] || fail "weight 1 0: ${D[1]} packets still arrived on queue 1"
-
-ena_ns 1 ethtool -X "$dev" weight 0 1 || fail "ethtool -X $dev weight 0 1 failed"
-expect_table "weight 0 1" 1
-log "weight 0 1: table all 1"
-flows
-[ "${D[1]}" -gt 100 ] || fail "weight 0 1: only ${D[1]} packets on queue 1"
-[ "${D[0]}" -le 2 ] || fail "weight 0 1: ${D[0]} packets still arrived on queue 0"
+all_on_queue() { # all_on_queue Q WEIGHTS...: the table points only at Q; every flow lands there
+    local q=$1 other=$((1 - $1))
+    shift
+    ena_ns 1 ethtool -X "$dev" weight "$@" || fail "ethtool -X $dev weight $* failed"
+    expect_table "weight $*" "$q"
+    log "weight $*: table all $q"
+    flows
+    [ "${D[q]}" -gt 100 ] || fail "weight $*: only ${D[q]} packets on queue $q"
+    [ "${D[other]}" -le 2 ] || fail "weight $*: ${D[other]} packets still arrived on queue $other"
+}
+all_on_queue 0 1 0
+all_on_queue 1 0 1
 
 ena_ns 1 ethtool -X "$dev" equal 2 || fail "ethtool -X $dev equal 2 failed"
 expect_table "equal 2" "i % 2"
