@@ -2,9 +2,12 @@
 #
 # Rust-for-Linux guest drivers for ENA and NVMe, with their test rig.
 #
-#   make setup     install everything (apt, cargo, pip) and build the cached
-#                  guest kernel; idempotent
-#   make           build every out-of-tree module (KDIR= overrides the tree)
+#   make setup     install everything (apt, cargo, pip), build QEMU and the
+#                  cached debug guest kernel; idempotent (FLAVOURS="debug prod"
+#                  builds both kernel flavours)
+#   make           build the modules for every built kernel flavour into
+#                  build/modules/FLAVOUR (FLAVOUR=debug|prod picks one, KDIR=
+#                  builds against another tree into build/modules/custom)
 #   make check     set-up, build, host-side tests and guest selftests
 #   make demo      boot a guest, load what we built and show it working
 #   make lint      W=1 build, rustfmtcheck and CLIPPY=1, failing on warnings
@@ -20,9 +23,11 @@ export LIBCLANG_PATH := /usr/lib/llvm-19/lib
 
 KMAKE_ARGS := LLVM=-19 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc BINDGEN=bindgen \
 	RUSTFMT=/usr/bin/rustfmt CLIPPY_DRIVER=/usr/bin/clippy-driver
+# The tree lint and rustfmt use: KDIR= if given, else the debug flavour's.
 # Resolved lazily: before `make setup` the cache does not exist yet.
-KDIR ?= $(shell $(TOP)/scripts/kdir)
-KMAKE = $(MAKE) -C $(KDIR) M=$(TOP) $(KMAKE_ARGS)
+LINT_KDIR = $(or $(KDIR),$(shell RFL_FLAVOUR=debug $(TOP)/scripts/kdir))
+FLAVOURS ?= debug
+FLAVOUR ?=
 
 RUST_SOURCES = $(shell find $(TOP)/drivers $(TOP)/rust-bindings $(TOP)/selftests -name '*.rs' -not -path '*/generated/*' 2>/dev/null)
 
@@ -36,26 +41,26 @@ help:
 setup:
 	@if [ "$$(id -u)" = 0 ]; then $(TOP)/scripts/setup-host.sh; \
 	 else sudo $(TOP)/scripts/setup-host.sh; fi
-	@$(TOP)/scripts/build-kernel.sh
+	@for f in $(FLAVOURS); do $(TOP)/scripts/build-kernel.sh $$f || exit 1; done
 	@$(TOP)/scripts/build-qemu.sh >/dev/null
 	@cargo build --quiet --release --manifest-path $(TOP)/qemu-test/ena-model/Cargo.toml
 
-modules: kdir-ok
-	+$(KMAKE) modules
+modules:
+	+@$(TOP)/scripts/build-modules $(FLAVOUR)
 
 .PHONY: kdir-ok
 kdir-ok:
-	@test -f "$(KDIR)/Module.symvers" || { echo "No Rust-enabled 6.12 build tree at '$(KDIR)': run 'make setup' or pass KDIR=<tree>" >&2; exit 1; }
+	@test -f "$(LINT_KDIR)/Module.symvers" || { echo "No Rust-enabled 6.12 build tree at '$(LINT_KDIR)': run 'make setup' or pass KDIR=<tree>" >&2; exit 1; }
 
 rustfmt:
-	/usr/bin/rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(RUST_SOURCES)
+	/usr/bin/rustfmt --edition 2021 --config-path $(LINT_KDIR)/.rustfmt.toml $(RUST_SOURCES)
 
 rustfmtcheck:
-	/usr/bin/rustfmt --check --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(RUST_SOURCES)
+	/usr/bin/rustfmt --check --edition 2021 --config-path $(LINT_KDIR)/.rustfmt.toml $(RUST_SOURCES)
 
 # Rebuild from scratch with extra warnings and with clippy; any warning fails.
 lint: kdir-ok rustfmtcheck
-	@$(TOP)/scripts/lint-build "$(KDIR)"
+	@$(TOP)/scripts/lint-build "$(LINT_KDIR)"
 
 clippy: lint
 
@@ -63,6 +68,7 @@ check: setup
 	@$(TOP)/scripts/check
 
 demo: setup
+	@$(TOP)/scripts/build-kernel.sh prod
 	@$(TOP)/scripts/demo
 
 # Not a timed test. BENCH_REPS (5), BENCH_SECS (5), BENCH_ROWS=REGEX,
@@ -70,9 +76,10 @@ demo: setup
 # and BENCH_ENA_TARGETS="ena rena" shorten it (scripts/bench lists them):
 # make bench BENCH_REPS=1 BENCH_SECS=2
 .PHONY: bench
-bench: modules
+bench: setup
+	@$(TOP)/scripts/build-kernel.sh prod
+	@$(TOP)/scripts/build-modules prod
 	@$(TOP)/scripts/bench
 
 clean:
-	-test -d "$(KDIR)" && $(KMAKE) clean
-	rm -rf $(TOP)/rust-bindings/generated
+	rm -rf $(TOP)/build/modules $(TOP)/rust-bindings/generated

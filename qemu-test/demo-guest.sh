@@ -2,6 +2,7 @@
 # The guest half of `make demo`: our Rust modules on QEMU devices.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
+mods=${RFL_MODULES:?run under qemu-test/vm, which sets RFL_MODULES}
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() { echo "demo: $*" >&2; exit 1; }
 
@@ -9,7 +10,7 @@ step "guest kernel $(uname -r), PCI devices"
 lspci -nn | grep -Ei 'nvm|1234:11e8|1d0f'
 
 step "rust_edu: a Rust driver for QEMU's edu device, all through rust-bindings"
-insmod "$top/selftests/modules/rust_edu.ko" || die "insmod rust_edu failed"
+insmod "$mods/selftests/modules/rust_edu.ko" || die "insmod rust_edu failed"
 dmesg | grep 'rust_edu.*checks passed'
 grep -E 'rust_edu' /proc/interrupts
 rmmod rust_edu
@@ -18,7 +19,7 @@ nvme_bdf=$(basename "$(dirname "$(grep -l 0x1b36 /sys/bus/pci/devices/*/vendor |
 step "rnvme: the Rust NVMe driver takes $nvme_bdf over from the C nvme"
 [ -e "/sys/bus/pci/devices/$nvme_bdf/driver" ] && echo "$nvme_bdf" > "/sys/bus/pci/devices/$nvme_bdf/driver/unbind"
 echo rnvme > "/sys/bus/pci/devices/$nvme_bdf/driver_override"
-insmod "$top/drivers/rnvme/rnvme.ko" poll_queues=1 || die "insmod rnvme failed"
+insmod "$mods/drivers/rnvme/rnvme.ko" poll_queues=1 || die "insmod rnvme failed"
 sleep 1
 dmesg | grep 'rnvme ' | tail -4
 lsblk -o NAME,SIZE,LOG-SEC,SCHED /dev/rnvme0n1

@@ -16,11 +16,15 @@ require_cmd() {
     done
 }
 
+# Where our modules for the running kernel's flavour were built (qemu-test/vm
+# passes RFL_MODULES; build/modules/FLAVOUR, see scripts/build-modules).
+RFL_MODULES=${RFL_MODULES:-$RFL_TOP/build/modules/${RFL_FLAVOUR:-debug}}
+
 # Path of one of our built modules; fails if it was not built.
 our_module() {
     local ko
-    ko=$(find "$RFL_TOP/drivers" "$RFL_TOP/selftests/modules" -name "$1.ko" 2>/dev/null | head -1)
-    [ -n "$ko" ] || fail "module $1.ko not built (run 'make' at the top)"
+    ko=$(find "$RFL_MODULES/drivers" "$RFL_MODULES/selftests/modules" -name "$1.ko" 2>/dev/null | head -1)
+    [ -n "$ko" ] || fail "module $1.ko not built in $RFL_MODULES (run 'make' at the top)"
     echo "$ko"
 }
 
