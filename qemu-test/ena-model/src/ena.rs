@@ -171,6 +171,48 @@ pub struct Stats {
     pub rx_csum_bad: u64,
 }
 
+/// How often each distinct interval value was asked for in unmask-register
+/// writes: what the driver's static or adaptive (lib/dim) interrupt
+/// moderation actually programmed, for the guest tests to compare before
+/// and after a load. Bounded: values past the first [`Self::MAX_VALUES`]
+/// distinct ones are only counted in `other`.
+#[derive(Default, Debug, Clone)]
+pub struct IntervalHist {
+    /// (interval in device units, writes), sorted by interval.
+    pub counts: Vec<(u32, u64)>,
+    pub other: u64,
+}
+
+impl IntervalHist {
+    const MAX_VALUES: usize = 32;
+
+    fn add(&mut self, v: u32) {
+        match self.counts.binary_search_by_key(&v, |&(k, _)| k) {
+            Ok(i) => self.counts[i].1 += 1,
+            Err(i) if self.counts.len() < Self::MAX_VALUES => self.counts.insert(i, (v, 1)),
+            Err(_) => self.other += 1,
+        }
+    }
+
+    /// `VALUExCOUNT ...` (then `otherxN` if any), or `-` when empty, so the
+    /// field is never missing from the status line.
+    fn render(&self) -> String {
+        let mut s: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(v, n)| format!("{v}x{n}"))
+            .collect();
+        if self.other > 0 {
+            s.push(format!("otherx{}", self.other));
+        }
+        if s.is_empty() {
+            "-".into()
+        } else {
+            s.join(" ")
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Vector {
     pub fd: Option<OwnedFd>,
@@ -181,6 +223,11 @@ pub struct Vector {
     rx_delay: u32,
     tx_delay: u32,
     pub fired: u64,
+    /// Writes to this vector's unmask register, and the rx/tx intervals
+    /// they asked for (cumulative over resets, like `Stats`).
+    pub unmask_writes: u64,
+    pub rx_hist: IntervalHist,
+    pub tx_hist: IntervalHist,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -605,6 +652,9 @@ impl Ena {
         let vec = &mut self.vectors[v];
         vec.rx_delay = val & 0x7fff;
         vec.tx_delay = (val >> 15) & 0x7fff;
+        vec.unmask_writes += 1;
+        vec.rx_hist.add(vec.rx_delay);
+        vec.tx_hist.add(vec.tx_delay);
         if val & (1 << 30) == 0 {
             return;
         }
@@ -1751,10 +1801,11 @@ impl Ena {
             self.resets,
             self.last_reset_reason,
             self.mem.count(),
+            // Every reason, zeros included: a reader can tell "never" from
+            // "not reported".
             self.reset_reasons
                 .iter()
                 .enumerate()
-                .filter(|(_, n)| **n > 0)
                 .map(|(r, n)| format!(" r{r}={n}"))
                 .collect::<String>(),
             s.tx_csum,
@@ -1764,6 +1815,20 @@ impl Ena {
             s.rx_csum_checked,
             s.rx_csum_bad,
         );
+        // IO vectors (vector v serves queue pair v - 1): interrupts fired and
+        // the moderation intervals (device units; the model advertises a
+        // resolution of 1 µs) the driver asked for when unmasking.
+        for (v, vec) in self.vectors.iter().enumerate().skip(1) {
+            out += &format!(
+                "  vector {v}: irqs {}, unmask writes {}, last rx {} tx {}, rx_usecs {}, tx_usecs {}\n",
+                vec.fired,
+                vec.unmask_writes,
+                vec.rx_delay,
+                vec.tx_delay,
+                vec.rx_hist.render(),
+                vec.tx_hist.render(),
+            );
+        }
         for (i, sq) in self.sqs.iter().enumerate() {
             if let Some(sq) = sq {
                 out += &format!(

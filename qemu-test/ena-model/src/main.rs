@@ -14,11 +14,15 @@
 //!                       are appended to FILE.out. Works from inside the guest
 //!                       when FILE is on a shared directory.
 //!
-//! Control lines: `status` (counters, reset reasons, offload counters), `link F up|down`, `fault F NAME [N]` where NAME is
+//! Control lines: `status` (counters, every reset reason's count, offload
+//! counters, per IO vector its interrupts and the moderation intervals the
+//! driver asked for), `link F up|down`, `fault F NAME [N]` where NAME is
 //! drop-tx-comp, drop-rx-comp, corrupt-tx-req-id, corrupt-rx-req-id, bad-rx-len,
 //! stale-phase (N events; `stale-phase N tx|rx`: only TX or RX completions), drop-admin-irq (N events), admin-delay MS [COUNT] (the next COUNT,
 //! default 1, admin completions come MS late), stop-keepalive,
 //! resume-keepalive, fatal; `clear F`. F is the function index (0, 1, ...).
+//! A line may start with a request id, `@ID CMD...`: its answer in FILE.out
+//! then starts with `> @ID CMD...` and ends with the line `end @ID`.
 
 mod ena;
 mod mem;
@@ -232,6 +236,34 @@ fn control(ports: &[Arc<Port>], line: &str) -> String {
     }
 }
 
+/// The answer to one control line, as appended to the `.out` file: `> LINE`,
+/// the command's output, and for a line with a request id (`@ID CMD...`) a
+/// last line `end @ID`. The id lets a reader wait for this very answer
+/// (not an older one) and know it is complete.
+fn answer(ports: &[Arc<Port>], line: &str) -> String {
+    let (id, cmd) = match line.strip_prefix('@') {
+        Some(rest) => {
+            let (id, cmd) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            (Some(id), cmd.trim())
+        }
+        None => (None, line),
+    };
+    let out = match id {
+        Some("") => "error: empty request id after '@'".to_string(),
+        _ => control(ports, cmd),
+    };
+    let mut s = format!("> {line}\n");
+    let out = out.trim_end();
+    if !out.is_empty() {
+        s += out;
+        s.push('\n');
+    }
+    if let Some(id) = id {
+        s += &format!("end @{id}\n");
+    }
+    s
+}
+
 fn control_poller(ports: Vec<Arc<Port>>, path: String) {
     let mut pos = 0u64;
     let mut partial = String::new();
@@ -257,15 +289,16 @@ fn control_poller(ports: Vec<Arc<Port>>, path: String) {
         partial.push_str(&s);
         while let Some(nl) = partial.find('\n') {
             let line: String = partial.drain(..=nl).collect();
-            let line = line.trim();
-            let out = control(&ports, line);
-            eprintln!("ena-model: control '{line}': {}", out.trim_end());
+            let answer = answer(&ports, line.trim());
+            eprint!("ena-model: control {answer}");
             if let Ok(mut o) = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(format!("{path}.out"))
             {
-                let _ = writeln!(o, "> {line}\n{}", out.trim_end());
+                // One write per answer, so a reader never sees half of it
+                // followed by its end marker from elsewhere.
+                let _ = o.write_all(answer.as_bytes());
             }
         }
     }

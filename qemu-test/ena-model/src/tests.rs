@@ -972,3 +972,95 @@ fn random_guest_input_never_panics_and_device_recovers() {
     d.bring_up();
     assert_eq!(d.get_feature(7, None).0, 0, "admin queue works after reset");
 }
+
+#[test]
+fn unmask_intervals_counted_per_vector() {
+    let mut p = Path::new();
+    p.a.e.cfg.moderation = true;
+    // Static 100/200 twice, then what adaptive moderation would write.
+    for rx in [100u32, 100, 8, 64] {
+        p.a.e.mmio_write(p.a_unmask, 1 << 30 | 200 << 15 | rx);
+    }
+    // Path::new() unmasked once with 0/0.
+    let v = &p.a.e.vectors[1];
+    assert_eq!(v.unmask_writes, 5);
+    assert_eq!(v.rx_hist.counts, vec![(0, 1), (8, 1), (64, 1), (100, 2)]);
+    assert_eq!(v.tx_hist.counts, vec![(0, 1), (200, 4)]);
+    let s = p.a.e.summary();
+    assert!(
+        s.contains(
+            "  vector 1: irqs 0, unmask writes 5, last rx 64 tx 200, \
+             rx_usecs 0x1 8x1 64x1 100x2, tx_usecs 0x1 200x4\n"
+        ),
+        "{s}"
+    );
+    // A vector never unmasked still has its line, with explicit empties.
+    let d = Drv::new(cfg("c", 2));
+    assert!(
+        d.e.summary().contains(
+            "  vector 2: irqs 0, unmask writes 0, last rx 0 tx 0, rx_usecs -, tx_usecs -\n"
+        )
+    );
+}
+
+#[test]
+fn interval_histogram_is_bounded() {
+    let mut p = Path::new();
+    // Path::new() asked for 0 once: 0..40 adds 31 more distinct values, then 8 others.
+    for rx in 0..40u32 {
+        p.a.e.mmio_write(p.a_unmask, 1 << 30 | rx);
+    }
+    let v = &p.a.e.vectors[1];
+    assert_eq!(v.rx_hist.counts.len(), 32);
+    assert_eq!(v.rx_hist.counts[0], (0, 2));
+    assert_eq!(v.rx_hist.other, 8);
+    assert!(p.a.e.summary().contains(" 31x1 otherx8, tx_usecs 0x41\n"));
+}
+
+#[test]
+fn every_reset_reason_is_printed() {
+    let mut d = Drv::new(cfg("a", 1));
+    d.e.mmio_write(REG_DEV_CTL, 1 | 3 << 28);
+    d.e.mmio_write(REG_DEV_CTL, 0);
+    let s = d.e.summary();
+    let line = s
+        .lines()
+        .find(|l| l.contains("reset reasons:"))
+        .expect("reasons line");
+    let want: String = (0..16)
+        .map(|r| format!(" r{r}={}", u32::from(r == 3)))
+        .collect();
+    assert_eq!(line, format!("  reset reasons:{want}"));
+}
+
+#[test]
+fn control_answers_carry_the_request_id() {
+    let ports = vec![crate::port::Port::new(
+        "ena0".into(),
+        crate::pci::Function::new(Ena::new(cfg("ena0", 1))),
+    )];
+    let a = crate::answer(&ports, "@17-3 status");
+    assert!(a.starts_with("> @17-3 status\nena0: link up"), "{a}");
+    assert!(a.ends_with("\nend @17-3\n"), "{a}");
+    assert!(a.contains("model cpu"), "{a}");
+    let a = crate::answer(&ports, "@x fault 0 drop-tx-comp 2");
+    assert_eq!(
+        a,
+        "> @x fault 0 drop-tx-comp 2\nok: fault 0 drop-tx-comp 2\nend @x\n"
+    );
+    assert_eq!(ports[0].lock().ena.faults.drop_tx_comp, 2);
+    let a = crate::answer(&ports, "@y fault 3 fatal");
+    assert_eq!(
+        a,
+        "> @y fault 3 fatal\nerror: no such function in 'fault 3 fatal'\nend @y\n"
+    );
+    // Without an id: the old form, no end line.
+    assert_eq!(
+        crate::answer(&ports, "clear 0"),
+        "> clear 0\nfaults cleared\n"
+    );
+    assert_eq!(
+        crate::answer(&ports, "@ status"),
+        "> @ status\nerror: empty request id after '@'\nend @\n"
+    );
+}
