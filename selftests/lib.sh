@@ -49,3 +49,28 @@ wait_for_path() {
     done
     return 1
 }
+
+# Expected kernel reports. A test that provokes a report on purpose (a TX
+# timeout's NETDEV WATCHDOG, a deliberate WARN) brackets it:
+#     rfl_expect_begin netdev-watchdog
+#     ... provoke it, wait until it has been printed ...
+#     rfl_expect_end
+# The markers are kernel log lines ("rfl-expect: begin KIND..." / "rfl-expect:
+# end [KIND...]"); qemu-test/scan-kernel-log tolerates reports of the named
+# kinds between them only (listed as notes); any other kind, or the same kind
+# outside the window, still fails the run. A window also ends with the test
+# (selftests/run.sh's "rfl-test: end" line). The kinds are those of
+# `qemu-test/scan-kernel-log --kinds`; an unknown one fails here.
+rfl_expect_begin() {
+    local k kinds
+    [ $# -gt 0 ] || fail "rfl_expect_begin needs at least one report kind"
+    kinds=$(python3 "$RFL_TOP/qemu-test/scan-kernel-log" --kinds | awk '{print $1}') ||
+        fail "cannot list the report kinds (qemu-test/scan-kernel-log --kinds)"
+    for k in "$@"; do
+        grep -qx -- "$k" <<<"$kinds" || fail "rfl_expect_begin: unknown report kind '$k' (see qemu-test/scan-kernel-log --kinds)"
+    done
+    echo "rfl-expect: begin $*" > /dev/kmsg || fail "cannot write the expect marker to /dev/kmsg"
+}
+rfl_expect_end() {
+    echo "rfl-expect: end${*:+ $*}" > /dev/kmsg || fail "cannot write the expect marker to /dev/kmsg"
+}

@@ -1,24 +1,50 @@
 #!/usr/bin/env bash
 # Kselftest-style runner, run inside the guest: selftests/run.sh SUITE|SUITE/TEST.sh...
 # Runs every selftests/SUITE/*.sh in order (or just the named SUITE/TEST.sh,
-# e.g. ena/11-mtu-jumbo.sh) and prints TAP version 13; each
+# e.g. ena/11-mtu-jumbo.sh; or an absolute path to a suite directory or a
+# test) and prints TAP version 13; each
 # test's own output is shown as TAP diagnostics ("# ..."). Exits 0 only if
 # every test passed.
+#
+# Per-test timeout: a test is stopped (its whole process group) after
+# RFL_TEST_TIMEOUT seconds (default 600), or after N seconds if the test has
+# a header line "# rfl-timeout: N"; it is then "not ok ... timeout after N s"
+# and the next test runs.
+#
+# Each test is bracketed in the kernel log by "rfl-test: begin SUITE/TEST"
+# and "rfl-test: end SUITE/TEST STATUS" lines (written to /dev/kmsg):
+# qemu-test/scan-kernel-log names the test a kernel report happened in, and
+# closes any rfl_expect_begin window the test left open (selftests/lib.sh).
 set -u
 top=$(cd "$(dirname "$0")" && pwd)
 [ $# -gt 0 ] || { echo "usage: selftests/run.sh SUITE|SUITE/TEST.sh..." >&2; exit 2; }
+default_timeout=${RFL_TEST_TIMEOUT:-600}
+[[ "$default_timeout" =~ ^[1-9][0-9]*$ ]] || { echo "Bail out! RFL_TEST_TIMEOUT must be seconds, not '$default_timeout'"; exit 2; }
 
 tests=()
 for suite in "$@"; do
-    if [ -f "$top/$suite" ] && [ "${suite%.sh}" != "$suite" ]; then
-        tests+=("$top/$suite")
+    # SUITE is under selftests/, or an absolute path (the runner's own tests).
+    dir=$top/$suite
+    [ "${suite#/}" = "$suite" ] || dir=$suite
+    if [ -f "$dir" ] && [ "${suite%.sh}" != "$suite" ]; then
+        tests+=("$dir")
         continue
     fi
-    [ -d "$top/$suite" ] || { echo "Bail out! no test suite or test '$suite' under $top" ; exit 2; }
-    for t in "$top/$suite"/*.sh; do
+    [ -d "$dir" ] || { echo "Bail out! no test suite or test '$suite' under $top" ; exit 2; }
+    for t in "$dir"/*.sh; do
         [ -e "$t" ] && tests+=("$t")
     done
 done
+
+# RFL_KMSG: where the markers go (the runner's host test points it at a file).
+kmsg() { echo "$*" >> "${RFL_KMSG:-/dev/kmsg}" 2>/dev/null || true; }
+
+# The test's own timeout: "# rfl-timeout: N" among its first 20 lines.
+test_timeout() {
+    local n
+    n=$(head -n 20 "$1" | sed -n 's/^# rfl-timeout: *\([0-9][0-9]*\) *$/\1/p' | head -1)
+    echo "${n:-$default_timeout}"
+}
 
 echo "TAP version 13"
 echo "1..${#tests[@]}"
@@ -26,13 +52,21 @@ n=0 failed=0
 for t in "${tests[@]}"; do
     n=$((n + 1))
     name=$(basename "$(dirname "$t")")/$(basename "$t" .sh)
+    limit=$(test_timeout "$t")
     echo "# $name"
+    kmsg "rfl-test: begin $name"
     start=$(date +%s)
-    bash "$t" 2>&1 | sed 's/^/# /'
+    # timeout runs the test in its own process group and signals all of it;
+    # -k: SIGKILL 10 s after SIGTERM if the test ignores it.
+    timeout -k 10 "$limit" bash "$t" 2>&1 | sed 's/^/# /'
     status=${PIPESTATUS[0]}
     secs=$(( $(date +%s) - start ))
+    kmsg "rfl-test: end $name $status"
     if [ "$status" = 0 ]; then
         echo "ok $n $name # ${secs}s"
+    elif { [ "$status" = 124 ] || [ "$status" = 137 ]; } && [ "$secs" -ge "$limit" ]; then
+        echo "not ok $n $name # timeout after $limit s"
+        failed=$((failed + 1))
     else
         echo "not ok $n $name # exit $status after ${secs}s"
         failed=$((failed + 1))
