@@ -22,6 +22,7 @@ clean='[    0.000000] Linux version 6.12.118-rfl-debug (root@host) #1 SMP PREEMP
 [    2.000000] rust_edu 0000:00:03.0: edu v1.0: all checks passed
 [    2.500000] ena 0000:00:0a.0 eth0: Keep alive watchdog timeout.
 [    2.600000] lockdep: Lock dependency validator: Copyright (c) 2006 Red Hat, Inc., Ingo Molnar
+[    2.700000] traps: python3[123] general protection fault ip:7f0012 sp:7ffd0 error:0 in libc.so.6[7f00+1000]
 [    3.000000] virtme-ng-init: triggering udev coldplug
 [    3.100000] rfl-test: begin ena/02-link-ping
 [    3.200000] rfl-test: end ena/02-link-ping 0'
