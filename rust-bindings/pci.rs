@@ -34,6 +34,20 @@ use kernel::{
     types::{ARef, AlwaysRefCounted, Opaque},
 };
 
+/// The lockdep class of every sysfs attribute added by `add_attribute`.
+#[cfg(CONFIG_DEBUG_LOCK_ALLOC)]
+struct StaticLockClassKey(core::cell::UnsafeCell<bindings::lock_class_key>);
+
+// SAFETY: lockdep only uses the key's address; Rust never reads or writes it.
+#[cfg(CONFIG_DEBUG_LOCK_ALLOC)]
+unsafe impl Sync for StaticLockClassKey {}
+
+#[cfg(CONFIG_DEBUG_LOCK_ALLOC)]
+static SYSFS_ATTR_KEY: StaticLockClassKey = StaticLockClassKey(core::cell::UnsafeCell::new(
+    // SAFETY: an all-zero `lock_class_key` is what a C static one starts as.
+    unsafe { core::mem::zeroed() },
+));
+
 /// Matches any vendor, device or subsystem ID (`PCI_ANY_ID`).
 pub const ANY_ID: u32 = !0;
 
@@ -330,6 +344,11 @@ impl<T: Driver> Adapter<T> {
             attr: bindings::attribute {
                 name: attr.name.as_char_ptr(),
                 mode: if attr.readable { 0o444 } else { 0 } | if attr.writable { 0o200 } else { 0 },
+                // What `sysfs_attr_init()` does for a dynamic attribute: a
+                // static lockdep key (lockdep refuses keys in heap memory).
+                #[cfg(CONFIG_DEBUG_LOCK_ALLOC)]
+                key: SYSFS_ATTR_KEY.0.get(),
+                ..Default::default()
             },
             show: if attr.readable {
                 Some(Self::show_callback)

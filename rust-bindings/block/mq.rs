@@ -1025,6 +1025,8 @@ impl<T: Operations> OperationsVTable<T> {
         } else {
             None
         },
+        // Only present with CONFIG_BLK_DEBUG_FS (off in the debug flavour).
+        #[cfg(CONFIG_BLK_DEBUG_FS)]
         show_rq: None,
     };
 
