@@ -220,6 +220,16 @@ kl unknown-module ours '0xffffffffc0901234'
 { echo "$clean"; echo "$summary"; } > "$tmp/leak-summary"
 "$scan" "$tmp/leak-summary" > /dev/null 2>&1 && bad "a kmemleak summary without details passed"
 
+# User space on the console (virtme-ng's console fallback): lines without a
+# kernel timestamp are not kernel reports; a kernel line glued to them is.
+{ echo "$clean"; echo "# FAIL: WARNING: CPU: 1 PID: 2 at test output"; } > "$tmp/userspace"
+"$scan" "$tmp/userspace" > "$tmp/out" 2>&1 || bad "user-space console output was scanned as kernel lines: $(cat "$tmp/out")"
+{ echo "$clean"; echo "2[  667.4] Kernel panic - not syncing: Fatal exception"; } > "$tmp/glued"
+"$scan" "$tmp/glued" 2>/dev/null | grep -q '\[panic\]' || bad "a kernel line after user-space output on the same line was missed"
+# A log without timestamps (dmesg --notime) is scanned line by line.
+printf '%s\n' 'nvme nvme0: ready' 'WARNING: CPU: 1 PID: 2 at drivers/foo.c:1 foo+0x1/0x2' > "$tmp/notime"
+"$scan" "$tmp/notime" 2>/dev/null | grep -q '\[warn\]' || bad "a WARN in a log without timestamps was missed"
+
 "$scan" "$tmp/missing" >/dev/null 2>&1; [ $? = 2 ] || bad "missing file not reported as 2"
 [ $failures = 0 ] && echo "scan-kernel-log: all $n report lines caught as their kind, clean log passes, reports grouped, expect windows and kmemleak attribution hold"
 exit $((failures > 0))
