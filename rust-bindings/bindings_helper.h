@@ -123,6 +123,7 @@ unsigned long rb_msecs_to_jiffies(unsigned int ms);
 #include <linux/udp.h>
 #include <linux/u64_stats_sync.h>
 #include <net/ip6_checksum.h>
+#include <net/netdev_queues.h>
 
 void *rb_netdev_priv(const struct net_device *dev);
 unsigned int rb_netdev_num_tx_queues(const struct net_device *dev);
@@ -146,6 +147,9 @@ void rb_netdev_tx_reset_queue(struct net_device *dev, u16 q);
 bool rb_netdev_xmit_more(void);
 unsigned long rb_netdev_trans_start_age_ms(struct net_device *dev, u16 q);
 int rb_netdev_set_real_num_queues(struct net_device *dev, unsigned int n);
+unsigned int rb_netdev_real_num_rx_queues(const struct net_device *dev);
+unsigned int rb_netdev_real_num_tx_queues(const struct net_device *dev);
+void rb_netdev_set_stat_ops(struct net_device *dev, const struct netdev_stat_ops *ops);
 
 bool rb_napi_schedule(struct napi_struct *napi);
 void rb_local_bh_disable(void);

@@ -260,6 +260,28 @@ int rb_netdev_set_real_num_queues(struct net_device *dev, unsigned int n)
 	return err ? err : netif_set_real_num_rx_queues(dev, n);
 }
 
+/*
+ * Per-queue statistics (netdev netlink qstats, net/netdev_queues.h). The
+ * real counts are read without the RTNL lock by the Rust glue, which only
+ * uses them to bound queue indices; the core calls the stat ops under RTNL,
+ * where they are stable.
+ */
+unsigned int rb_netdev_real_num_rx_queues(const struct net_device *dev)
+{
+	return READ_ONCE(dev->real_num_rx_queues);
+}
+
+unsigned int rb_netdev_real_num_tx_queues(const struct net_device *dev)
+{
+	return READ_ONCE(dev->real_num_tx_queues);
+}
+
+/* Before register_netdev: the core reads stat_ops without a lock. */
+void rb_netdev_set_stat_ops(struct net_device *dev, const struct netdev_stat_ops *ops)
+{
+	dev->stat_ops = ops;
+}
+
 bool rb_napi_schedule(struct napi_struct *napi) { return napi_schedule(napi); }
 void rb_local_bh_disable(void) { local_bh_disable(); }
 void rb_local_bh_enable(void) { local_bh_enable(); }

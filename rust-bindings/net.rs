@@ -15,6 +15,12 @@
 //! reports `NETDEV_TX_OK` ([`TxCode::Busy`] gives nothing back, so it is
 //! not offered); the private data outlives every callback because drop
 //! unregisters before it frees; queue indices are checked.
+//!
+//! Per-queue statistics (`struct netdev_stat_ops`, what `ynl ... qstats-get`
+//! and the kernel's `drivers/net/stats.py` read) are trait methods that
+//! return values ([`QueueStatsRx`], [`QueueStatsTx`]); the glue checks the
+//! queue index against the device's real queue count and writes the values
+//! into the core's structures, so no driver touches those C objects.
 
 use crate::rust_bindings::{bindings, device, error::eopnotsupp, skb::SkBuff};
 use core::marker::PhantomData;
@@ -66,6 +72,18 @@ impl Device {
         } else {
             None
         }
+    }
+
+    /// Number of RX queues the stack uses (`real_num_rx_queues`).
+    pub fn real_num_rx_queues(&self) -> u32 {
+        // SAFETY: Valid by the type invariant; a plain read of an integer.
+        unsafe { bindings::rb_netdev_real_num_rx_queues(self.as_raw()) }
+    }
+
+    /// Number of TX queues the stack uses (`real_num_tx_queues`).
+    pub fn real_num_tx_queues(&self) -> u32 {
+        // SAFETY: Valid by the type invariant; a plain read of an integer.
+        unsafe { bindings::rb_netdev_real_num_tx_queues(self.as_raw()) }
     }
 
     /// Sets the carrier (link) state.
@@ -302,6 +320,136 @@ pub struct Coalesce {
     pub adaptive_rx: bool,
 }
 
+/// Adds `add` to `sum` where both are reported, like the core's
+/// `netdev_nl_stats_add`: a statistic missing from either side stays
+/// missing. Wraps like the C `u64` counters.
+fn stat_add(sum: &mut Option<u64>, add: Option<u64>) {
+    *sum = match (*sum, add) {
+        (Some(a), Some(b)) => Some(a.wrapping_add(b)),
+        _ => None,
+    };
+}
+
+/// Writes a reported statistic; a missing one keeps the core's "not set"
+/// marker (all ones), so it is left out of the netlink answer.
+fn stat_put(dst: &mut u64, v: Option<u64>) {
+    if let Some(v) = v {
+        *dst = v;
+    }
+}
+
+/// One RX queue's counters for netdev netlink `qstats-get`
+/// (`struct netdev_queue_stats_rx`; each is defined in the kernel's
+/// `Documentation/netlink/specs/netdev.yaml`). `None` is a statistic the
+/// driver does not collect: it is not reported (never reported as 0).
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct QueueStatsRx {
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
+    pub alloc_fail: Option<u64>,
+    pub hw_drops: Option<u64>,
+    pub hw_drop_overruns: Option<u64>,
+    pub csum_unnecessary: Option<u64>,
+    pub csum_none: Option<u64>,
+    pub csum_bad: Option<u64>,
+    pub hw_gro_packets: Option<u64>,
+    pub hw_gro_bytes: Option<u64>,
+    pub hw_gro_wire_packets: Option<u64>,
+    pub hw_gro_wire_bytes: Option<u64>,
+    pub hw_drop_ratelimits: Option<u64>,
+}
+
+impl QueueStatsRx {
+    /// Adds another queue's counters (for [`DeviceOperations::queue_stats_base`]).
+    pub fn add(&mut self, o: &Self) {
+        stat_add(&mut self.packets, o.packets);
+        stat_add(&mut self.bytes, o.bytes);
+        stat_add(&mut self.alloc_fail, o.alloc_fail);
+        stat_add(&mut self.hw_drops, o.hw_drops);
+        stat_add(&mut self.hw_drop_overruns, o.hw_drop_overruns);
+        stat_add(&mut self.csum_unnecessary, o.csum_unnecessary);
+        stat_add(&mut self.csum_none, o.csum_none);
+        stat_add(&mut self.csum_bad, o.csum_bad);
+        stat_add(&mut self.hw_gro_packets, o.hw_gro_packets);
+        stat_add(&mut self.hw_gro_bytes, o.hw_gro_bytes);
+        stat_add(&mut self.hw_gro_wire_packets, o.hw_gro_wire_packets);
+        stat_add(&mut self.hw_gro_wire_bytes, o.hw_gro_wire_bytes);
+        stat_add(&mut self.hw_drop_ratelimits, o.hw_drop_ratelimits);
+    }
+
+    fn write_to(&self, out: &mut bindings::netdev_queue_stats_rx) {
+        stat_put(&mut out.packets, self.packets);
+        stat_put(&mut out.bytes, self.bytes);
+        stat_put(&mut out.alloc_fail, self.alloc_fail);
+        stat_put(&mut out.hw_drops, self.hw_drops);
+        stat_put(&mut out.hw_drop_overruns, self.hw_drop_overruns);
+        stat_put(&mut out.csum_unnecessary, self.csum_unnecessary);
+        stat_put(&mut out.csum_none, self.csum_none);
+        stat_put(&mut out.csum_bad, self.csum_bad);
+        stat_put(&mut out.hw_gro_packets, self.hw_gro_packets);
+        stat_put(&mut out.hw_gro_bytes, self.hw_gro_bytes);
+        stat_put(&mut out.hw_gro_wire_packets, self.hw_gro_wire_packets);
+        stat_put(&mut out.hw_gro_wire_bytes, self.hw_gro_wire_bytes);
+        stat_put(&mut out.hw_drop_ratelimits, self.hw_drop_ratelimits);
+    }
+}
+
+/// One TX queue's counters for netdev netlink `qstats-get`
+/// (`struct netdev_queue_stats_tx`); `None` as in [`QueueStatsRx`].
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct QueueStatsTx {
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
+    pub hw_drops: Option<u64>,
+    pub hw_drop_errors: Option<u64>,
+    pub csum_none: Option<u64>,
+    pub needs_csum: Option<u64>,
+    pub hw_gso_packets: Option<u64>,
+    pub hw_gso_bytes: Option<u64>,
+    pub hw_gso_wire_packets: Option<u64>,
+    pub hw_gso_wire_bytes: Option<u64>,
+    pub hw_drop_ratelimits: Option<u64>,
+    pub stop: Option<u64>,
+    pub wake: Option<u64>,
+}
+
+impl QueueStatsTx {
+    /// Adds another queue's counters (for [`DeviceOperations::queue_stats_base`]).
+    pub fn add(&mut self, o: &Self) {
+        stat_add(&mut self.packets, o.packets);
+        stat_add(&mut self.bytes, o.bytes);
+        stat_add(&mut self.hw_drops, o.hw_drops);
+        stat_add(&mut self.hw_drop_errors, o.hw_drop_errors);
+        stat_add(&mut self.csum_none, o.csum_none);
+        stat_add(&mut self.needs_csum, o.needs_csum);
+        stat_add(&mut self.hw_gso_packets, o.hw_gso_packets);
+        stat_add(&mut self.hw_gso_bytes, o.hw_gso_bytes);
+        stat_add(&mut self.hw_gso_wire_packets, o.hw_gso_wire_packets);
+        stat_add(&mut self.hw_gso_wire_bytes, o.hw_gso_wire_bytes);
+        stat_add(&mut self.hw_drop_ratelimits, o.hw_drop_ratelimits);
+        stat_add(&mut self.stop, o.stop);
+        stat_add(&mut self.wake, o.wake);
+    }
+
+    fn write_to(&self, out: &mut bindings::netdev_queue_stats_tx) {
+        stat_put(&mut out.packets, self.packets);
+        stat_put(&mut out.bytes, self.bytes);
+        stat_put(&mut out.hw_drops, self.hw_drops);
+        stat_put(&mut out.hw_drop_errors, self.hw_drop_errors);
+        stat_put(&mut out.csum_none, self.csum_none);
+        stat_put(&mut out.needs_csum, self.needs_csum);
+        stat_put(&mut out.hw_gso_packets, self.hw_gso_packets);
+        stat_put(&mut out.hw_gso_bytes, self.hw_gso_bytes);
+        stat_put(&mut out.hw_gso_wire_packets, self.hw_gso_wire_packets);
+        stat_put(&mut out.hw_gso_wire_bytes, self.hw_gso_wire_bytes);
+        stat_put(&mut out.hw_drop_ratelimits, self.hw_drop_ratelimits);
+        stat_put(&mut out.stop, self.stop);
+        stat_put(&mut out.wake, self.wake);
+    }
+}
+
 /// Writes `ethtool -S` names, 32 bytes each.
 pub struct StringSet<'a> {
     buf: &'a mut [u8],
@@ -358,6 +506,38 @@ pub trait DeviceOperations: Send + Sync + Sized + 'static {
 
     /// `ndo_get_stats64`: must not sleep.
     fn get_stats64(&self, _dev: &Device, _stats: &mut Stats64) {}
+
+    /// Whether the device reports per-queue statistics (installs
+    /// `netdev_stat_ops` with the three `queue_stats_*` methods below).
+    /// Without it the core answers `qstats-get` with EOPNOTSUPP.
+    const QUEUE_STATS: bool = false;
+
+    /// Counters of live RX queue `queue` (`get_queue_stats_rx`, RTNL held);
+    /// `queue` is below [`Device::real_num_rx_queues`] (the glue checks).
+    fn queue_stats_rx(&self, _dev: &Device, _queue: u32) -> QueueStatsRx {
+        QueueStatsRx::default()
+    }
+
+    /// Counters of live TX queue `queue` (`get_queue_stats_tx`, RTNL held);
+    /// `queue` is below [`Device::real_num_tx_queues`] (the glue checks).
+    fn queue_stats_tx(&self, _dev: &Device, _queue: u32) -> QueueStatsTx {
+        QueueStatsTx::default()
+    }
+
+    /// `get_base_stats` (RTNL held): what the device counted outside the
+    /// live queues, i.e. the history of queues at and above `live_rx` /
+    /// `live_tx` (the real queue counts). The core reports, per device,
+    /// these plus the sum of the live queues, and only the statistics that
+    /// are `Some` here: a statistic the device keeps must be `Some(0)`
+    /// here when nothing was counted outside the live queues.
+    fn queue_stats_base(
+        &self,
+        _dev: &Device,
+        _live_rx: u32,
+        _live_tx: u32,
+    ) -> (QueueStatsRx, QueueStatsTx) {
+        (QueueStatsRx::default(), QueueStatsTx::default())
+    }
 
     /// `ndo_change_mtu` (RTNL held).
     fn change_mtu(&self, dev: &Device, mtu: u32) -> Result {
@@ -512,6 +692,9 @@ impl<T: DeviceOperations> Registration<T> {
                 cfg.tso6,
             );
             bindings::rb_netdev_set_mac(raw, cfg.mac.as_ptr());
+            if T::QUEUE_STATS {
+                bindings::rb_netdev_set_stat_ops(raw, &Adapter::<T>::STAT_OPS);
+            }
         }
         // INVARIANT: set up above, not registered.
         Ok(Self {
@@ -606,6 +789,69 @@ impl<T: DeviceOperations> Adapter<T> {
         // SAFETY: All-zero is a valid `ethtool_ops` (no callbacks).
         ..unsafe { core::mem::zeroed() }
     };
+
+    const STAT_OPS: bindings::netdev_stat_ops = bindings::netdev_stat_ops {
+        get_queue_stats_rx: Some(Self::qstats_rx_cb),
+        get_queue_stats_tx: Some(Self::qstats_tx_cb),
+        get_base_stats: Some(Self::qstats_base_cb),
+    };
+
+    extern "C" fn qstats_rx_cb(
+        dev: *mut bindings::net_device,
+        idx: i32,
+        out: *mut bindings::netdev_queue_stats_rx,
+    ) {
+        // SAFETY: Called by the core for a registered device.
+        let (t, d) = unsafe { Self::get(dev) };
+        // Only live queues have statistics to ask the driver for; anything
+        // else stays "not set" (the core then reports nothing for it).
+        let Ok(q) = u32::try_from(idx) else { return };
+        if q >= d.real_num_rx_queues() {
+            return;
+        }
+        let v = t.queue_stats_rx(d, q);
+        // SAFETY: The core passes a valid structure (pre-filled with its
+        // "not set" marker) that nothing else touches meanwhile.
+        if let Some(out) = unsafe { out.as_mut() } {
+            v.write_to(out);
+        }
+    }
+
+    extern "C" fn qstats_tx_cb(
+        dev: *mut bindings::net_device,
+        idx: i32,
+        out: *mut bindings::netdev_queue_stats_tx,
+    ) {
+        // SAFETY: Called by the core for a registered device.
+        let (t, d) = unsafe { Self::get(dev) };
+        let Ok(q) = u32::try_from(idx) else { return };
+        if q >= d.real_num_tx_queues() {
+            return;
+        }
+        let v = t.queue_stats_tx(d, q);
+        // SAFETY: As in `qstats_rx_cb`.
+        if let Some(out) = unsafe { out.as_mut() } {
+            v.write_to(out);
+        }
+    }
+
+    extern "C" fn qstats_base_cb(
+        dev: *mut bindings::net_device,
+        rx: *mut bindings::netdev_queue_stats_rx,
+        tx: *mut bindings::netdev_queue_stats_tx,
+    ) {
+        // SAFETY: Called by the core for a registered device.
+        let (t, d) = unsafe { Self::get(dev) };
+        let (vr, vt) = t.queue_stats_base(d, d.real_num_rx_queues(), d.real_num_tx_queues());
+        // SAFETY: As in `qstats_rx_cb`; `rx` and `tx` are distinct.
+        if let Some(rx) = unsafe { rx.as_mut() } {
+            vr.write_to(rx);
+        }
+        // SAFETY: As above.
+        if let Some(tx) = unsafe { tx.as_mut() } {
+            vt.write_to(tx);
+        }
+    }
 
     extern "C" fn open_cb(dev: *mut bindings::net_device) -> i32 {
         // SAFETY: Called by the core for a registered device.
