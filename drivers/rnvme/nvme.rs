@@ -100,6 +100,9 @@ pub(crate) mod io {
     pub(crate) const DSM: u8 = 0x09;
 }
 
+/// Read/write command dword 12: Force Unit Access.
+pub(crate) const RW_FUA: u32 = 1 << 30;
+
 /// Feature identifiers.
 pub(crate) mod feature {
     pub(crate) const NUM_QUEUES: u32 = 0x07;

@@ -437,6 +437,10 @@ struct SetData {
     pdev: ARef<pci::Device>,
     nr_irq_queues: u32,
     nr_poll_queues: u32,
+    /// Write commands submitted with the FUA bit set, read from sysfs
+    /// (`rnvme_fua_writes`): QEMU's controller neither traces nor uses the
+    /// bit, so this is the only way a test can see that FUA reached it.
+    fua_writes: AtomicU64,
 }
 
 struct Ops;
@@ -529,7 +533,7 @@ impl Ops {
             if blocks == 0 || blocks > 0x1_0000 {
                 return Err(BlkStatus::IOERR);
             }
-            let fua = if rq.is_fua() { 1 << 30 } else { 0 };
+            let fua = if rq.is_fua() { nvme::RW_FUA } else { 0 };
             let cmd = Command::new(opcode, cid)
                 .nsid(ns.nsid)
                 .cdw(10, slba as u32)
@@ -627,6 +631,9 @@ impl mq::Operations for Ops {
         rq.data().qid.store(hw.q.qid, Ordering::Relaxed);
         rq.data().aborted.store(false, Ordering::Relaxed);
         rq.start();
+        if cmd.opcode() == io::WRITE && cmd.0[12] & nvme::RW_FUA != 0 {
+            rq.tagset_data().fua_writes.fetch_add(1, Ordering::Relaxed);
+        }
         hw.q.submit(&cmd, is_last);
         Ok(())
     }
@@ -1137,6 +1144,7 @@ impl pci::Driver for Rnvme {
         pci::Attribute::read_only(c_str!("model")),
         pci::Attribute::read_only(c_str!("firmware_rev")),
         pci::Attribute::read_only(c_str!("rnvme_resets")),
+        pci::Attribute::read_only(c_str!("rnvme_fua_writes")),
     ];
 
     fn show_attribute(
@@ -1152,6 +1160,11 @@ impl pci::Driver for Rnvme {
             2 => writeln!(out, "{}", nvme::trimmed(&id.model)),
             3 => writeln!(out, "{}", nvme::trimmed(&id.firmware)),
             4 => writeln!(out, "{}", this.ctrl.resets.load(Ordering::Relaxed)),
+            5 => writeln!(
+                out,
+                "{}",
+                this.ctrl.tagset.data().fua_writes.load(Ordering::Relaxed)
+            ),
             _ => return Err(EINVAL),
         };
         written.map_err(|_| EINVAL)
@@ -1301,6 +1314,7 @@ impl pci::Driver for Rnvme {
             pdev: ARef::from(&***pdev),
             nr_irq_queues: nr_irq,
             nr_poll_queues: nr_poll,
+            fua_writes: AtomicU64::new(0),
         };
         let config = TagSetConfig {
             nr_hw_queues: nr_irq + nr_poll,
