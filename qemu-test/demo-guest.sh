@@ -1,45 +1,48 @@
 #!/usr/bin/env bash
-# The guest half of `make demo`: our Rust modules on QEMU devices.
+# The guest half of `make demo` (scripts/demo boots it under qemu-test/ena-vm
+# with --edu, two NVMe controllers and the ENA model's pair backend): runs
+# the parts in order and stops at the first one that fails, with a non-zero
+# status; "all steps passed" only when every part did.
+#   rust_edu      here: load, the probe's on-device checks, interrupts, unload
+#   rnvme         qemu-test/demo-nvme.sh
+#   rena          qemu-test/demo-ena.sh
+#   C vs Rust     qemu-test/demo-compare.sh (the benchmark's guest halves, short)
 set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-mods=${RFL_MODULES:?run under qemu-test/vm, which sets RFL_MODULES}
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-die() { echo "demo: $*" >&2; exit 1; }
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../selftests/lib.sh
+. "$here/../selftests/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=demo-lib.sh
+. "$here/demo-lib.sh"
+[ -n "${RFL_MODULES:-}" ] && [ -n "${ENA_CTL:-}" ] ||
+    die "run under scripts/demo (qemu-test/ena-vm sets RFL_MODULES and ENA_CTL)"
 
-step "guest kernel $(uname -r), PCI devices"
-lspci -nn | grep -Ei 'nvm|1234:11e8|1d0f'
+part() { # part NAME CMD...: runs one part, stops the demo if it failed
+    local name=$1 t0=$SECONDS st
+    shift
+    "$@"
+    st=$?
+    [ "$st" = 0 ] || { echo "demo: FAILED in the $name part (exit $st); stopping" >&2; exit 1; }
+    echo "   ($name: $((SECONDS - t0)) s)"
+}
 
-step "rust_edu: a Rust driver for QEMU's edu device, all through rust-bindings"
-insmod "$mods/selftests/modules/rust_edu.ko" || die "insmod rust_edu failed"
-dmesg | grep 'rust_edu.*checks passed'
-grep -E 'rust_edu' /proc/interrupts
-rmmod rust_edu
+edu() (
+    step "rust_edu: a Rust driver for QEMU's edu device, all through rust-bindings"
+    bdf=$(pci_devices 0x1234 0x11e8 | head -1)
+    [ -n "$bdf" ] || die "no edu device (1234:11e8) in the guest"
+    kmsg_mark
+    insmod "$(our_module rust_edu)" || die "insmod rust_edu failed"
+    show_match "rust_edu $bdf: .*all checks passed" "rust_edu's probe did not pass its on-device checks" "$(kmsg_since)"
+    show_match 'rust_edu' "no rust_edu interrupt line in /proc/interrupts" "$(cat /proc/interrupts)"
+    rmmod rust_edu || die "rmmod rust_edu failed"
+    show_match "rust_edu $bdf: unbound after [1-9][0-9]* interrupts" "no unbind message with interrupts counted" "$(kmsg_since)"
+)
 
-nvme_bdf=$(basename "$(dirname "$(grep -l 0x1b36 /sys/bus/pci/devices/*/vendor | head -1)")")
-step "rnvme: the Rust NVMe driver takes $nvme_bdf over from the C nvme"
-[ -e "/sys/bus/pci/devices/$nvme_bdf/driver" ] && echo "$nvme_bdf" > "/sys/bus/pci/devices/$nvme_bdf/driver/unbind"
-echo rnvme > "/sys/bus/pci/devices/$nvme_bdf/driver_override"
-insmod "$mods/drivers/rnvme/rnvme.ko" poll_queues=1 || die "insmod rnvme failed"
-sleep 1
-dmesg | grep 'rnvme ' | tail -4
-lsblk -o NAME,SIZE,LOG-SEC,SCHED /dev/rnvme0n1
+step "guest kernel $(uname -r) ($RFL_FLAVOUR flavour), $(nproc) CPUs; the PCI devices"
+show_match '1234:11e8|1b36:0010|1d0f:ec20' "lspci shows none of the demo's devices" "$(lspci -nn)"
 
-step "data written through rnvme reads back identical"
-dd if=/dev/urandom of=/tmp/demo.data bs=1M count=16 status=none
-dd if=/tmp/demo.data of=/dev/rnvme0n1 bs=1M oflag=direct status=none
-dd if=/dev/rnvme0n1 of=/tmp/demo.back bs=1M count=16 iflag=direct status=none
-sha256sum /tmp/demo.data /tmp/demo.back
-
-step "fio 4K random read, 5 s, through rnvme"
-fio --name=demo --filename=/dev/rnvme0n1 --rw=randread --bs=4k --iodepth=16 --ioengine=libaio \
-    --direct=1 --runtime=5 --time_based --size=256M 2>/dev/null | grep -E 'IOPS|lat.*avg' | head -3
-grep -E 'CPU|rnvme' /proc/interrupts
-
-step "controller reset under the running disk (echo 1 > .../rnvme_reset)"
-echo 1 > "/sys/bus/pci/devices/$nvme_bdf/rnvme_reset" && dmesg | grep 'rnvme.*reset' | tail -2
-dd if=/dev/rnvme0n1 bs=1M count=16 iflag=direct status=none | sha256sum
-
-step "rmmod rnvme"
-rmmod rnvme && echo "removed cleanly"
+part rust_edu edu
+part rnvme "$here/demo-nvme.sh"
+part rena "$here/demo-ena.sh"
+part "C vs Rust" "$here/demo-compare.sh"
 echo
-echo "demo finished"
+echo "demo: all steps passed"
