@@ -219,6 +219,10 @@ kl unknown-module ours '0xffffffffc0901234'
 # A summary with no object details anywhere fails.
 { echo "$clean"; echo "$summary"; } > "$tmp/leak-summary"
 "$scan" "$tmp/leak-summary" > /dev/null 2>&1 && bad "a kmemleak summary without details passed"
+# ... unless guest-exec's end-of-run dump comes after it and lists nothing
+# (the first scan's suspect was referenced again at the second).
+{ cat "$tmp/leak-summary"; echo "[  101.0] rfl-guest-exec: kmemleak: two scans 5s apart took 20.1s, 0 unreferenced objects (kmemleak.txt)"; } > "$tmp/leak-transient"
+"$scan" "$tmp/leak-transient" > "$tmp/out" 2>&1 || bad "a transient suspect cleared by the end-of-run scan failed: $(cat "$tmp/out")"
 
 # User space on the console (virtme-ng's console fallback): lines without a
 # kernel timestamp are not kernel reports; a kernel line glued to them is.
