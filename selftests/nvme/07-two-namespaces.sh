@@ -24,5 +24,7 @@ fio --ioengine=libaio --direct=1 --bs=4k --rw=randwrite --iodepth=16 --size=8M -
     --verify=crc32c --do_verify=1 --verify_fatal=1 \
     --name=a --filename="$a" --name=b --filename="$b" > "$NVME_TMP/fio.out" 2>&1 ||
     { sed 's/^/  fio: /' "$NVME_TMP/fio.out" | tail -40; fail "fio verify on both namespaces failed"; }
+fio_check_errors "$NVME_TMP/fio.out" both
+[ "$(grep -cE '^[ab]: \(groupid' "$NVME_TMP/fio.out")" = 2 ] || fail "fio did not report both jobs a and b"
 log "concurrent fio randwrite + crc32c verify on both: no errors"
 pass
