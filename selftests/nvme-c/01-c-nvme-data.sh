@@ -20,8 +20,15 @@ model=$(sed 's/ *$//' < "/sys/class/nvme/$ctrl/model")
 [ "$model" = "QEMU NVMe Ctrl" ] || fail "model '$model', expected 'QEMU NVMe Ctrl'"
 size=$(blockdev --getsize64 "$dev")
 [ "$size" = $((1024 * 1024 * 1024)) ] || fail "$dev has $size bytes, expected 1 GiB"
-nvme id-ctrl "$dev" | grep -q "^sn *: *rfl-nvme0" || fail "nvme id-ctrl does not report serial rfl-nvme0"
-log "identify: $ctrl serial=$serial model='$model' size=$size"
+idf=$(mktemp); nvme id-ctrl "$dev" > "$idf" || fail "nvme id-ctrl $dev failed"
+grep -q "^sn *: rfl-nvme0 *$" "$idf" || fail "nvme id-ctrl does not report serial rfl-nvme0"
+# qemu-test/vm passes the firmware revision QEMU reports (its version).
+fw=$(echo "${RFL_VM_NVME%% *}" | cut -d, -f7)
+[ -n "$fw" ] || fail "RFL_VM_NVME has no firmware revision: start the guest with qemu-test/vm --nvme"
+grep -q "^fr *: $fw *$" "$idf" || fail "nvme id-ctrl firmware revision '$(sed -n 's/^fr *: //p' "$idf")', QEMU reports '$fw'"
+[ "$(sed 's/ *$//' < "/sys/class/nvme/$ctrl/firmware_rev")" = "$fw" ] || fail "sysfs firmware_rev differs from QEMU's '$fw'"
+rm -f "$idf"
+log "identify: $ctrl serial=$serial model='$model' firmware=$fw size=$size"
 
 tmp=$(mktemp -d)
 dd if=/dev/urandom of="$tmp/data" bs=1M count=8 status=none
@@ -38,13 +45,15 @@ log "fio randwrite + crc32c verify of 32 MiB: no errors"
 mkfs.ext4 -q -F "$dev" || fail "mkfs.ext4 failed"
 mkdir -p "$tmp/mnt"
 mount "$dev" "$tmp/mnt" || fail "mount failed"
-for i in 1 2 3; do dd if=/dev/urandom of="$tmp/mnt/f$i" bs=64k count=$((i * 16)) status=none; done
+for i in 1 2 3; do
+    dd if=/dev/urandom of="$tmp/mnt/f$i" bs=64k count=$((i * 16)) status=none || fail "writing f$i on ext4 failed"
+done
 (cd "$tmp/mnt" && sha256sum f1 f2 f3) > "$tmp/sums"
 umount "$tmp/mnt" || fail "umount failed"
 fsck.ext4 -f -n "$dev" >"$tmp/fsck.out" 2>&1 || { cat "$tmp/fsck.out"; fail "fsck found problems"; }
 mount "$dev" "$tmp/mnt" || fail "second mount failed"
 (cd "$tmp/mnt" && sha256sum -c --quiet "$tmp/sums") || fail "file checksums differ after remount"
-umount "$tmp/mnt"
+umount "$tmp/mnt" || fail "second umount failed"
 log "ext4: mkfs, 3 files, umount, clean fsck, checksums match after remount"
 
 rmmod nvme || fail "rmmod nvme failed"
