@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# rfl-timeout: 300
+# rmmod under load, twice: while iperf3 TCP runs both ways (two streams
+# each) and data is seen arriving on both functions, `rmmod $ENA_DRIVER`
+# returns in time and the driver is cleanly gone: the module is unloaded,
+# no model function has a driver or a netdev left, no ENA netdev remains in
+# the test namespaces, the iperf3 processes (now talking to nothing) can be
+# stopped, and the kernel log has no report. Then the driver is loaded
+# again and iperf3 both ways receives data in every second and completes.
+. "$(dirname "$0")/ena-lib"
+. "$(dirname "$0")/../stress-lib"
+ena_require_pair
+require_cmd iperf3 python3 ss rmmod timeout
+ena_setup_pair
+
+rx_bytes() { ena_ns "$1" cat "/sys/class/net/${ENA_IF[$1]}/statistics/rx_bytes"; }
+# ENA netdevs (with a PCI parent) in netns NS.
+ena_netdevs_in() { ip netns exec "$1" sh -c 'for n in /sys/class/net/*; do [ -e "$n/device" ] && basename "$n"; done'; }
+
+for round in 1 2; do
+    stress_kmsg_mark
+    stress_ena_traffic_start
+    # Traffic is flowing both ways right before the removal.
+    a0=$(rx_bytes 0) a1=$(rx_bytes 1); sleep 1
+    b0=$(rx_bytes 0) b1=$(rx_bytes 1)
+    [ "$b0" -gt "$a0" ] && [ "$b1" -gt "$a1" ] ||
+        fail "round $round: traffic not flowing both ways before rmmod (rx +$((b0 - a0)) / +$((b1 - a1)) bytes in 1 s)"
+    log "round $round: rx +$((b0 - a0)) / +$((b1 - a1)) bytes/s on ${ENA_IF[0]} / ${ENA_IF[1]}; rmmod $DRV"
+    t0=$EPOCHREALTIME
+    timeout 60 rmmod "$DRV" 2> "$STRESS_DIR/rmmod.err" ||
+        fail "round $round: rmmod $DRV under load failed or hung: $(cat "$STRESS_DIR/rmmod.err")"
+    log "round $round: rmmod took $(python3 -c "print(round($EPOCHREALTIME - $t0, 2))") s"
+    [ ! -d "/sys/module/$DRV" ] || fail "round $round: module $DRV still loaded after rmmod"
+    [ ! -d "/sys/bus/pci/drivers/$DRV" ] || fail "round $round: PCI driver $DRV still registered after rmmod"
+    for b in $(ena_bdfs); do
+        [ ! -e "/sys/bus/pci/devices/$b/driver" ] || fail "round $round: $b still bound to $(basename "$(readlink "/sys/bus/pci/devices/$b/driver")")"
+        [ -z "$(ls "/sys/bus/pci/devices/$b/net" 2>/dev/null)" ] || fail "round $round: $b still has a netdev"
+    done
+    for ns in "${ENA_NS[@]}"; do
+        left=$(ena_netdevs_in "$ns")
+        [ -z "$left" ] || fail "round $round: netdev(s) $left still in $ns after rmmod"
+    done
+    # iperf3 now talks to nothing: the loops and every iperf3 process must
+    # stop on SIGTERM/SIGKILL (one stuck in the kernel would be a leaked
+    # reference).
+    touch "$STRESS_DIR/ab.stop" "$STRESS_DIR/ba.stop"
+    procs=("${STRESS_PIDS[@]}" $(cat "$STRESS_DIR/pids"))
+    for p in "${procs[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 1
+    for p in "${procs[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    for p in "${procs[@]}"; do
+        for _ in $(seq 50); do stress_alive "$p" || break; sleep 0.1; done
+        stress_alive "$p" && fail "round $round: process $p ($(cat "/proc/$p/comm" 2>/dev/null), state $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)) did not die after SIGKILL"
+    done
+    wait 2>/dev/null
+    STRESS_PIDS=()
+    rm -f "$STRESS_DIR/pids"
+    sleep 1
+    stress_kmsg_check "round $round: rmmod $DRV under load"
+    log "round $round: $DRV gone cleanly (no module, driver, netdev; iperf3 stopped; log clean)"
+
+    # Back in service.
+    stress_kmsg_mark
+    ena_load
+    ena_setup_pair
+    stress_ena_traffic_once 6
+    stress_kmsg_check "round $round: reload of $DRV"
+    log "round $round: $DRV reloaded, iperf3 both ways: data every second"
+done
+pass
