@@ -8,7 +8,8 @@
 #   make           build the modules for every built kernel flavour into
 #                  build/modules/FLAVOUR (FLAVOUR=debug|prod picks one, KDIR=
 #                  builds against another tree into build/modules/custom)
-#   make check     set-up, build, host-side tests and guest selftests
+#   make check     set-up, build, host-side tests and guest selftests on the
+#                  debug kernel (RFL_CHECK_SCOPE=ci|full, see README)
 #   make demo      boot a guest, load what we built and show it working
 #   make lint      W=1 build, rustfmtcheck and CLIPPY=1, failing on warnings
 #   make bench     C vs Rust benchmarks: build/bench/nvme.md/.png (nvme vs rnvme), ena.md/.png (ena vs rena)
@@ -36,7 +37,7 @@ RUST_SOURCES = $(shell find $(TOP)/drivers $(TOP)/rust-bindings $(TOP)/selftests
 all: modules
 
 help:
-	@sed -n '3,14p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,19p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	@if [ "$$(id -u)" = 0 ]; then $(TOP)/scripts/setup-host.sh; \
