@@ -21,7 +21,7 @@ out=$(mktemp -d)
 # Runs one benchmark guest half with its environment; its RESULT lines go
 # to FILE, its progress lines are shown, the rest is kept for a failure.
 bench() { # bench FILE CMD...
-    local file=$1 st
+    local file=$1 st t0=$SECONDS
     shift
     # (stderr is redirected first: the filter's output then goes to our stdout)
     "$@" 2> >(tee "$file.err" | grep --line-buffered '^bench: rep' | sed -u 's/^bench: rep 1 /  /') > "$file"
@@ -29,6 +29,7 @@ bench() { # bench FILE CMD...
     # Let the progress filter drain before anything else is printed.
     wait
     [ "$st" = 0 ] || { tail -n 15 "$file.err"; tail -n 5 "$file"; die "$* exited $st"; }
+    echo "  ($((SECONDS - t0)) s with the driver reloads and set-up)"
 }
 
 step "C versus Rust in this boot: 1 run x ${secs} s per row and driver"
