@@ -15,6 +15,9 @@
 # and "rfl-test: end SUITE/TEST STATUS" lines (written to /dev/kmsg):
 # qemu-test/scan-kernel-log names the test a kernel report happened in, and
 # closes any rfl_expect_begin window the test left open (selftests/lib.sh).
+# The whole script is one block, read before any of it runs: editing this
+# file while a run is in progress cannot change or break that run.
+{
 set -u
 top=$(cd "$(dirname "$0")" && pwd)
 [ $# -gt 0 ] || { echo "usage: selftests/run.sh SUITE|SUITE/TEST.sh..." >&2; exit 2; }
@@ -74,3 +77,5 @@ for t in "${tests[@]}"; do
 done
 echo "# $((n - failed)) passed, $failed failed"
 [ $failed = 0 ]
+}
+exit
