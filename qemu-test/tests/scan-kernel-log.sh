@@ -190,7 +190,7 @@ leak() { # leak PREFIX FRAME...
     echo "[  100.0] ${p}    do_one_initcall+0xa0/0x3f0"
 }
 summary='[  100.0] kmemleak: 1 new suspected memory leaks (see /sys/kernel/debug/kmemleak)'
-printf 'rena 98304 0 - Live 0xffffffffc0200000\nnvme 90112 0 - Live 0xffffffffc0400000\n' > "$tmp/modules"
+printf '@ 12.5 before rmmod rena 0x1 0x2 0x3 0x4\nrena 98304 0 - Live 0xffffffffc0200000\n@ 13.0 poll\nnvme 90112 0 - Live 0xffffffffc0400000\n' > "$tmp/modules"
 kl() { # kl NAME WANT(ours|foreign) FRAME...
     local name=$1 want=$2; shift 2
     { echo "$clean"; echo "$summary"; leak "rfl-kmemleak: " "$@"; } > "$tmp/leak-$name"
