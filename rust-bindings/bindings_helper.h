@@ -132,6 +132,7 @@ void rb_netdev_setup(struct net_device *dev, struct device *parent,
 		     unsigned int max_mtu, bool tx_csum, bool rx_csum, bool tso4, bool tso6);
 void rb_netdev_set_mac(struct net_device *dev, const u8 *mac);
 unsigned int rb_netdev_mtu(const struct net_device *dev);
+bool rb_netdev_rx_csum_enabled(const struct net_device *dev);
 void rb_netdev_set_mtu(struct net_device *dev, unsigned int mtu);
 bool rb_netif_running(const struct net_device *dev);
 bool rb_netif_carrier_ok(const struct net_device *dev);

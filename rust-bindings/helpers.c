@@ -216,6 +216,10 @@ void rb_netdev_setup(struct net_device *dev, struct device *parent,
 
 void rb_netdev_set_mac(struct net_device *dev, const u8 *mac) { eth_hw_addr_set(dev, mac); }
 unsigned int rb_netdev_mtu(const struct net_device *dev) { return READ_ONCE(dev->mtu); }
+bool rb_netdev_rx_csum_enabled(const struct net_device *dev)
+{
+	return READ_ONCE(dev->features) & NETIF_F_RXCSUM;
+}
 void rb_netdev_set_mtu(struct net_device *dev, unsigned int mtu) { WRITE_ONCE(dev->mtu, mtu); }
 bool rb_netif_running(const struct net_device *dev) { return netif_running(dev); }
 bool rb_netif_carrier_ok(const struct net_device *dev) { return netif_carrier_ok(dev); }
@@ -433,7 +437,9 @@ void rb_skb_rx_finish(struct sk_buff *skb, struct net_device *dev, u16 queue, u3
 {
 	skb->protocol = eth_type_trans(skb, dev);
 	skb_record_rx_queue(skb, queue);
-	skb_set_hash(skb, hash, hash_l4 ? PKT_HASH_TYPE_L4 : PKT_HASH_TYPE_L3);
+	/* "ethtool -K rxhash off" turns the hash off, as in the C drivers. */
+	if (READ_ONCE(dev->features) & NETIF_F_RXHASH)
+		skb_set_hash(skb, hash, hash_l4 ? PKT_HASH_TYPE_L4 : PKT_HASH_TYPE_L3);
 	if (csum_ok)
 		skb->ip_summed = CHECKSUM_UNNECESSARY;
 	else

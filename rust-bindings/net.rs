@@ -110,6 +110,14 @@ impl Device {
         unsafe { bindings::rb_netif_running(self.as_raw()) }
     }
 
+    /// Whether RX checksum offload is on now (`ethtool -K rx`): a driver
+    /// reports no checksum result while it is off.
+    pub fn rx_csum_enabled(&self) -> bool {
+        // SAFETY: Valid by the type invariant; the helper reads the feature
+        // word once (it changes under RTNL while packets arrive).
+        unsafe { bindings::rb_netdev_rx_csum_enabled(self.as_raw()) }
+    }
+
     /// The current MTU.
     pub fn mtu(&self) -> u32 {
         // SAFETY: Valid by the type invariant.

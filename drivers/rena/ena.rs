@@ -82,6 +82,8 @@ pub(crate) mod reason {
     pub(crate) const NETDEV_WD: u32 = 10;
     pub(crate) const SHUTDOWN: u32 = 11;
     pub(crate) const MISS_INTERRUPT: u32 = 14;
+    /// C resets with ENA_REGS_RESET_RX_DESCRIPTOR_MALFORMED (16), which its
+    /// 4-bit DEV_CTL field turns into 0: the device sees the same.
     pub(crate) const RX_MALFORMED: u32 = 0;
 }
 
