@@ -4,7 +4,9 @@
 # checks it, so the run's exit status is the answer), QEMU captured the
 # console from the first boot line to the power-off, at every log level,
 # with a 16M log buffer, and on the debug flavour the end-of-run kmemleak
-# scan ran (its time is printed: what every run pays for it).
+# scan ran (its time is printed: what every run pays for it). A second
+# guest: a command longer than the kernel command line runs whole, with the
+# runner's own arguments intact.
 . "$(dirname "$0")/lib.sh"
 probe=rfl_runner.probe=$$
 run_vm --append "$probe" -- grep -qw "$probe" /proc/cmdline
@@ -26,4 +28,13 @@ if [ "$(rfl_flavour)" = debug ]; then
     echo "kmemleak: $scan"
 fi
 grep -h 'powered off' "$vm_err"
-finish "clean run: exit 0, --append reached /proc/cmdline, console boot to power-off (${vm_secs}s)"
+secs1=$vm_secs
+
+# A command longer than the kernel command line (2 KiB on x86): it runs
+# whole, and the runner's own arguments are still on the command line
+# (guest-exec fails the run with exit 125 when one is missing).
+long=$(printf 'x%.0s' $(seq 2500))
+run_vm -- bash -c '[ ${#1} = 2500 ] && grep -qw log_buf_len=16M /proc/cmdline && grep -qw panic=-1 /proc/cmdline' _ "$long"
+[ "$vm_status" = 0 ] || bad "a 2.5 KiB command: vm exit $vm_status (125: guest-exec found runner arguments missing from /proc/cmdline)"
+[ "$exit_status" = 0 ] || bad "a 2.5 KiB command did not arrive whole, or the runner's arguments are not in /proc/cmdline (command exit '$exit_status')"
+finish "clean run: exit 0, --append reached /proc/cmdline, console boot to power-off (${secs1}s); a 2.5 KiB command runs whole with the runner's arguments intact"
