@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # $ENA_DRIVER (the unmodified C ena, or rena) probes both functions of the
 # model: reset, admin queue, features, MSI-X, netdev registered with the
-# model's MAC; ethtool -i names the driver; no errors logged.
+# model's MAC; ethtool -i names the driver; no errors logged. Functions the
+# driver already holds (an earlier test, or a boot-time load) are unbound
+# first, so the probe asserted here happens during this test.
 . "$(dirname "$0")/ena-lib"
 ena_require_pair
+for b in $(ena_bdfs); do
+    if [ "$(basename "$(readlink "/sys/bus/pci/devices/$b/driver" 2>/dev/null)")" = "$DRV" ]; then
+        echo "$b" > "/sys/bus/pci/drivers/$DRV/unbind" || fail "cannot unbind $b from $DRV to probe it again"
+        log "$b was bound to $DRV already: unbound, probing again"
+    fi
+done
 kmsg_mark
 ena_load
 for i in 0 1; do
@@ -14,11 +22,12 @@ for i in 0 1; do
     drv=$(basename "$(readlink "/sys/class/net/$ifn/device/driver")")
     [ "$drv" = "$DRV" ] || fail "$ifn is bound to '$drv', not $DRV"
     ethtool -i "$ifn" | grep -q "^driver: $DRV\$" || fail "ethtool -i $ifn does not say $DRV"
-    nq=$(ethtool -l "$ifn" | awk '/^Combined:/ { print $2 }' | tail -1)
-    [ "${nq:-0}" -ge 1 ] || fail "$ifn reports no combined channels"
+    nq=$(ethtool -l "$ifn" | awk '/^Combined:/ { n = $2 } END { print n }')
+    [[ "$nq" =~ ^[0-9]+$ ]] && [ "$nq" -ge 1 ] || fail "$ifn reports no combined channels ('$nq')"
     log "$ifn: MAC $mac, $nq queue pair(s), driver $drv"
 done
 if kmsg_since | grep -iE "$DRV.*(fail|error|timeout|reset)"; then
     fail "the $DRV driver logged errors during probe"
 fi
+ena_assert_model_clean
 pass

@@ -8,11 +8,11 @@
 # still spreads with it.
 . "$(dirname "$0")/ena-lib"
 ena_require_pair
-require_cmd iperf3
+require_cmd iperf3 python3
 ena_setup_pair
 dev=${ENA_IF[1]}
-ch=$(ena_ns 1 ethtool -l "$dev" | awk '/^Combined:/ { print $2 }' | tail -1)
-[ "${ch:-0}" = 2 ] || fail "$dev has ${ch:-0} channels; this test wants exactly 2 (ena-vm's default --ena-queues 2)"
+ch=$(ena_channels 1)
+[ "$ch" = 2 ] || fail "$dev has $ch channels; this test wants exactly 2 (ena-vm's default --ena-queues 2)"
 
 # The indirection table as one line of queue numbers.
 read_table() { ena_ns 1 ethtool -x "$dev" | awk '/^ *[0-9]+: / { for (i = 2; i <= NF; i++) printf "%s ", $i }'; }
@@ -28,16 +28,19 @@ expect_table() { # expect_table WHAT EXPR-OF-i
 }
 port=5320
 flows() { # flows: 16 TCP flows 0 -> 1 for 2 s; sets D[q] = RX packets on queue q
-    local q before=()
+    local q before=() got
     for ((q = 0; q < ch; q++)); do before[q]=$(ena_stat 1 "queue_${q}_rx_cnt"); done
     port=$((port + 1))
     ena_ns 1 iperf3 -s -D -1 -p "$port" --logfile /tmp/iperf-rsst.log || fail "iperf3 server did not start"
     sleep 0.5
-    ena_ns 0 timeout 60 iperf3 -c "${ENA_V4[1]}" -p "$port" -t 2 -P 16 >/tmp/iperf-rsst.out \
-        || { tail -5 /tmp/iperf-rsst.out; fail "iperf3 -P 16 failed"; }
+    ena_ns 0 timeout 60 iperf3 -c "${ENA_V4[1]}" -p "$port" -t 2 -P 16 -J >/tmp/iperf-rsst.json \
+        || { tail -20 /tmp/iperf-rsst.json; fail "iperf3 -P 16 failed"; }
+    got=$(python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]; print(int(e["sum_received"]["bytes"]), sum(1 for s in e["streams"] if s["receiver"]["bytes"] > 0))' /tmp/iperf-rsst.json) ||
+        fail "cannot read iperf3's received bytes"
     D=()
     for ((q = 0; q < ch; q++)); do D[q]=$(( $(ena_stat 1 "queue_${q}_rx_cnt") - before[q] )); done
-    log "  RX packets: queue 0 +${D[0]}, queue 1 +${D[1]}"
+    log "  iperf3: ${got% *} bytes received, ${got#* } of 16 streams carried data; RX packets: queue 0 +${D[0]}, queue 1 +${D[1]}"
+    [ "${got#* }" = 16 ] || fail "only ${got#* } of the 16 iperf3 streams received data"
 }
 
 all_on_queue() { # all_on_queue Q WEIGHTS...: the table points only at Q; every flow lands there
@@ -68,4 +71,5 @@ expect_table "after hkey" "i % 2"
 log "hkey $key reads back, table unchanged"
 flows
 { [ "${D[0]}" -gt 100 ] && [ "${D[1]}" -gt 100 ]; } || fail "new key: 16 flows did not spread over both queues"
+ena_assert_model_clean
 pass

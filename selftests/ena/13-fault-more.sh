@@ -38,7 +38,13 @@
 #                      completion, C never notices: that RX queue stays dead
 #                      until something else resets the device.)
 # Every fault is checked to have fired (the model's log) and cleared after
-# use; reset reasons come from the model. Not tested: bad-rx-len (RX
+# use; reset counts and reasons come from fresh model status answers (each
+# request waited for by its id), so a "no reset" check cannot pass on an old
+# or missing answer. Traffic checks are pings both ways without loss once
+# carrier is back; the only loss allowed is drop-rx-comp's own (at most the
+# 3 dropped packets). The model counts no guest/DMA error on either function
+# (faults are the model's doing; the driver's reaction, resets included,
+# must stay within the device's rules). Not tested: bad-rx-len (RX
 # completion length 0xfff0) crashes the C oracle (skb_over_panic, kernel
 # BUG at net/core/skbuff.c:209): the C driver trusts the device's length.
 . "$(dirname "$0")/ena-lib"
@@ -49,18 +55,18 @@ mlog="$(dirname "$(dirname "$ENA_CTL")")/ena-model.log"
 [ -r "$mlog" ] || fail "cannot read the model's log $mlog from the guest"
 
 fault_lines() { grep -c "ena-model\[ena$1\]: fault: $2" "$mlog"; } # F TEXT
-resets() { ena_model_status "$1" | sed -n 's/.* resets \([0-9]*\) (last reason.*/\1/p'; }
+resets() { ena_model_counter "$1" resets; }
 reasons() { # reasons F "R..." : resets of function F with any of these reasons
     local r n=0
     for r in $2; do n=$((n + $(ena_model_counter "$1" "r$r"))); done
     echo "$n"
 }
-missed_tx() { ena_ns 0 ethtool -S "${ENA_IF[0]}" | awk '$1 ~ /^queue_[0-9]+_tx_missed_tx:$/ { s += $2 } END { print s + 0 }'; }
-traffic_ok() { # traffic_ok WHAT: pings both ways after carrier
+missed_tx() { ena_stat_sum 0 tx_missed_tx; }
+traffic_ok() { # traffic_ok WHAT: loss-free pings both ways after carrier
     ena_wait_carrier 0 20 || fail "$1: no carrier on ${ENA_IF[0]}"
     ena_wait_carrier 1 20 || fail "$1: no carrier on ${ENA_IF[1]}"
-    ena_ns 0 ping -c 3 -i 0.3 -W 2 "${ENA_V4[1]}" >/dev/null || fail "$1: no traffic 0 -> 1"
-    ena_ns 1 ping -c 3 -i 0.3 -W 2 "${ENA_V4[0]}" >/dev/null || fail "$1: no traffic 1 -> 0"
+    ena_ping_clean 0 "${ENA_V4[1]}" 5
+    ena_ping_clean 1 "${ENA_V4[0]}" 5
 }
 fired() { # fired F TEXT BEFORE WANT WHAT: the model applied the fault WANT times
     local n
@@ -103,13 +109,20 @@ traffic_ok "start"
 kmsg_mark
 m0=$(missed_tx) f0=$(fault_lines 0 "TX completion for") r0=$(resets 0)
 ena_ctl fault 0 drop-tx-comp 1
-ena_ns 0 ping -c 3 -i 0.3 -W 2 "${ENA_V4[1]}" >/dev/null
+# Only the completion is lost and the frame goes out, but its bytes stay
+# charged to BQL, which may stop the queue (and C's netdev watchdog then
+# resets): pings from one socket share that queue, so some may be lost.
+ena_ping_lossy 0 "${ENA_V4[1]}" 3 2 "a lost TX completion stays charged to BQL and may stop the queue"
 fired 0 "TX completion for" "$f0" 1 drop-tx-comp
 ena_ctl clear 0
 for _ in $(seq 30); do [ "$(missed_tx)" -gt "$m0" ] && break; sleep 0.5; done
 m=$(missed_tx)
 [ "$m" -gt "$m0" ] || fail "drop-tx-comp 1: the driver did not count the missing TX completion within 15 s (missed_tx $m0 -> $m)"
-traffic_ok "drop-tx-comp 1"
+# Still in service (loss-free only after the down/up below, for the same
+# reason as above).
+ena_wait_carrier 0 20 || fail "drop-tx-comp 1: no carrier on ${ENA_IF[0]}"
+ena_ping_lossy 0 "${ENA_V4[1]}" 5 4 "BQL may still hold the lost completion's bytes"
+ena_ping_lossy 1 "${ENA_V4[0]}" 5 4 "BQL may still hold the lost completion's bytes"
 log "drop-tx-comp 1: missed_tx $m0 -> $m, resets $r0 -> $(resets 0), traffic flows"
 kmsg_since | grep -iE 'hasn.t completed|missed|reset' | head -3 | sed 's/^/  kernel: /'
 # The lost buffer stays charged to BQL (C: until a reset or ifdown), and a
@@ -122,13 +135,15 @@ traffic_ok "drop-tx-comp 1, after down/up"
 # --- drop-rx-comp 3: packets lost, no reset
 r0=$(resets 1) f0=$(fault_lines 1 "RX completion dropped")
 ena_ctl fault 1 drop-rx-comp 3
-ena_ns 0 ping -c 10 -i 0.2 -W 1 "${ENA_V4[1]}" >/tmp/ping-droprx.out
+# The three packets whose completions are dropped are lost at function 1
+# (echo requests, or an ARP that delays one): at most 3 of 10.
+ena_ping_lossy 0 "${ENA_V4[1]}" 10 3 "drop-rx-comp 3 loses 3 received packets at function 1"
 fired 1 "RX completion dropped" "$f0" 3 drop-rx-comp
 ena_ctl clear 1
 sleep 3
 [ "$(resets 1)" = "$r0" ] || fail "drop-rx-comp 3: function 1 was reset ($r0 -> $(resets 1) resets)"
 traffic_ok "drop-rx-comp 3"
-log "drop-rx-comp 3: $(grep -o '[0-9]* received' /tmp/ping-droprx.out) of 10 pings, no reset, traffic flows"
+log "drop-rx-comp 3: no reset, traffic flows"
 
 # --- drop-admin-irq 1 during an MTU change: completes, no reset
 r0=$(resets 0) f0=$(fault_lines 0 "admin interrupt withheld")
@@ -187,4 +202,5 @@ wait_reset 0 "3 10" "$b" 40 "stale-phase 1"
 traffic_ok "stale-phase 1"
 log "stale-phase 1 tx: reset ($(ena_model_status 0 | grep 'reset reasons' | sed 's/^ *//')), traffic resumed"
 kmsg_since | grep -iE 'timed out|paused|threshold|Potential' | head -3 | sed 's/^/  kernel: /'
+ena_assert_model_clean
 pass

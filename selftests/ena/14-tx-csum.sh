@@ -7,8 +7,9 @@
 # with none bad, the receiver saw no checksum errors (driver csum_bad,
 # TcpInCsumErrors, UdpInCsumErrors) and the file arrives intact (sha256).
 # With tx-checksumming off, no offload is requested (counter unchanged) and
-# the data still arrives intact. If the driver has TSO on by default, TSO is
-# then checked to be counted apart: the model segments super-frames.
+# the data still arrives intact. TSO must be on by default (the model offers
+# it) and is then checked to be counted apart: the model segments
+# super-frames.
 . "$(dirname "$0")/ena-lib"
 ena_require_pair
 require_cmd iperf3 socat sha256sum nstat python3
@@ -38,14 +39,15 @@ send_file() { # send_file WHAT: TCP 0 -> 1 with socat, checks the copy
     wait "$lpid" || fail "$1: socat receiver failed"
     [ "$(sha256sum </tmp/csum-dst)" = "$want" ] || fail "$1: the received file differs from the sent one"
 }
-csum_errors() { # TcpInCsumErrors + UdpInCsumErrors + driver csum_bad of the receiver
-    local n d0 d1
-    n=$(ena_ns 1 nstat -az TcpInCsumErrors UdpInCsumErrors | awk '$1 ~ /CsumErrors/ { s += $2 } END { print s + 0 }')
-    d0=$(ena_stat 1 queue_0_rx_csum_bad) d1=$(ena_stat 1 queue_1_rx_csum_bad)
-    echo $((n + ${d0:-0} + ${d1:-0}))
+csum_errors() { # TcpInCsumErrors + UdpInCsumErrors + driver rx_csum_bad (all queues) of the receiver
+    local n d
+    # -a: absolute values, -z: zeros too, so both counters must be listed.
+    n=$(ena_ns 1 nstat -az TcpInCsumErrors UdpInCsumErrors |
+        awk '$1 == "TcpInCsumErrors" || $1 == "UdpInCsumErrors" { k++; s += $2 } END { if (k == 2) print s }')
+    [ -n "$n" ] || fail "nstat -az in ${ENA_NS[1]} does not list both TcpInCsumErrors and UdpInCsumErrors"
+    d=$(ena_stat_sum 1 rx_csum_bad)
+    echo $((n + d))
 }
-# csum_bad must exist on both drivers (queue_N_rx_csum_bad), else the check is void.
-[ -n "$(ena_stat 1 queue_0_rx_csum_bad)" ] || fail "ethtool -S $rx has no queue_0_rx_csum_bad"
 
 run_traffic() { # run_traffic WHAT: file over TCP, then 2 s of UDP; sets P (packets sent by function 0)
     local p0
@@ -88,7 +90,10 @@ log "offload off: $tx sent $P packets; model: checksum offload asked for $c; rec
 [ "$c" = 0 ] || fail "tx-checksumming off, yet $c packets asked the device for checksum offload"
 [ "$e" = 0 ] || fail "the receiver counted $e checksum errors with software checksums"
 ena_ns 0 ethtool -K "$tx" tx on >/dev/null 2>&1
+[ "$(feat tx-checksumming)" = on ] || fail "cannot turn tx-checksumming back on on $tx"
 
+# The model offers TSO (v4 and v6): the driver must have turned it on.
+[ "$tso0" = on ] || fail "tcp-segmentation-offload was '${tso0:-absent}' at the start on $tx, though the model offers TSO"
 if [ "$tso0" = on ]; then
     ena_ns 0 ethtool -K "$tx" tso on >/dev/null 2>&1
     t0=$(ena_model_counter 0 tso_pkts) s0=$(ena_model_counter 0 tso_segs)
@@ -96,7 +101,6 @@ if [ "$tso0" = on ]; then
     t=$(( $(ena_model_counter 0 tso_pkts) - t0 )) s=$(( $(ena_model_counter 0 tso_segs) - s0 ))
     log "TSO on: the model segmented $t super-frames into $s segments; file intact"
     { [ "$t" -gt 0 ] && [ "$s" -gt "$t" ]; } || fail "TSO on, yet the model segmented $t frames into $s segments"
-else
-    log "TSO is not on by default on $tx: TSO counting not checked"
 fi
+ena_assert_model_clean
 pass

@@ -19,4 +19,5 @@ grep -qE '^# Totals: pass:2 fail:0 xfail:0 xpass:0 skip:0' /tmp/ksft-queues.out 
     || fail "queues.py did not pass both cases without skips: $summary"
 ethtool -l "$NETIF" | awk '/^Combined:/ { n = $2 } END { exit !(n >= 2) }' \
     || fail "$NETIF has fewer than 2 combined channels after queues.py"
+ena_assert_model_clean
 pass

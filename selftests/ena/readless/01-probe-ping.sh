@@ -17,4 +17,5 @@ for t in 01-probe.sh 02-link-ping.sh; do
     bash "$(dirname "$0")/../$t" 2>&1 | sed 's/^/  /'
     [ "${PIPESTATUS[0]}" = 0 ] || fail "$t failed in read-less mode"
 done
+ena_assert_model_clean
 pass
