@@ -15,6 +15,11 @@ for opt in RUST KASAN KASAN_GENERIC KASAN_INLINE PROVE_LOCKING DEBUG_ATOMIC_SLEE
            FAULT_INJECTION FAILSLAB FAIL_PAGE_ALLOC FAIL_MAKE_REQUEST; do
     grep -q "^CONFIG_$opt=y" "$dir/.config" || { echo "debug tree has no CONFIG_$opt=y"; exit 1; }
 done
+# What the drivers' paths depend on and allnoconfig would drop (distribution
+# kernels have them): BQL accounting, RPS.
+for opt in BQL RPS XPS NET_RX_BUSY_POLL PAGE_POOL IPV6 NET_NS; do
+    grep -q "^CONFIG_$opt=y" "$dir/.config" || { echo "debug tree has no CONFIG_$opt=y (the drivers' paths use it)"; exit 1; }
+done
 # The lean base: none of the subsystems no guest uses.
 for opt in DRM SOUND USB_SUPPORT SCSI ATA NETFILTER WLAN; do
     ! grep -q "^CONFIG_$opt=y" "$dir/.config" || { echo "debug tree compiles CONFIG_$opt, which no guest uses"; exit 1; }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# rfl-timeout: 1800
 # The kernel's own driver selftests from the 6.12 tree,
 # tools/testing/selftests/drivers/net/{ping,stats}.py, in HW mode: NETIF is
 # function 0 ($ENA_DRIVER on the model) in the initial netns; the remote endpoint
@@ -83,9 +84,10 @@ ksft_cases() {
 
 failed=0
 for t in ping.py stats.py; do
-    (cd "$KSFT_DIR" && "$KSFT_PY" "$t") > "/tmp/ksft-$t.out" 2>&1
-    st=$?
-    sed 's/^/  /' "/tmp/ksft-$t.out"
+    log "running $t"
+    # Streamed (a slow or stuck case shows where it is), and kept for the checks.
+    (cd "$KSFT_DIR" && "$KSFT_PY" "$t") 2>&1 | tee "/tmp/ksft-$t.out" | sed 's/^/  /'
+    st=${PIPESTATUS[0]}
     summary=$(grep -E '^# Totals' "/tmp/ksft-$t.out")
     log "$t: exit $st; $summary"
     [ $st = 0 ] || { log "$t exited $st"; failed=1; }
