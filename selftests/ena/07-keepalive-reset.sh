@@ -15,10 +15,7 @@ for _ in $(seq 150); do
 done
 kmsg_since | grep -q 'Keep alive watchdog timeout' || fail "no keep-alive watchdog timeout within 15 s of stopping keep-alives"
 ena_ctl fault 0 resume-keepalive
-for _ in $(seq 200); do
-    kmsg_since | grep -q 'Device reset completed successfully' && break; sleep 0.1
-done
-kmsg_since | grep -q 'Device reset completed successfully' || { kmsg_since | tail; fail "the driver did not finish its reset"; }
+ena_wait_reset_done "the driver did not finish its reset"
 r=$(ena_model_counter 0 r1)
 [ "$r" -gt "$r1" ] || fail "the model saw no reset with reason 1 (KEEP_ALIVE_TO) on function 0 ($r1 -> $r)"
 [ "$(ena_model_counter 1 resets)" = "$o1" ] || fail "function 1 was reset too ($o1 -> $(ena_model_counter 1 resets))"

@@ -27,10 +27,7 @@ reset_and_recover() { # reset_and_recover FAULT WANT_REASON [TRIGGER-CMD...]
         ena_ns 0 ping -c 3 -i 0.2 -W 1 "${ENA_V4[1]}" >/dev/null 2>&1
         ena_ns 1 ping -c 3 -i 0.2 -W 1 "${ENA_V4[0]}" >/dev/null 2>&1
     fi
-    for _ in $(seq 200); do
-        kmsg_since | grep -q 'Device reset completed successfully' && break; sleep 0.1
-    done
-    kmsg_since | grep -q 'Device reset completed successfully' || { kmsg_since | tail; fail "$fault: the driver did not reset and recover"; }
+    ena_wait_reset_done "$fault: the driver did not reset and recover"
     after=$(ena_model_counter 0 "r$reason")
     [ "$after" -gt "$before" ] || fail "$fault: the model saw no reset with reason $reason ($before before, $after after)"
     [ "$(ena_model_counter 1 resets)" = "$o1" ] || fail "$fault: function 1 (not faulted) was reset too"
