@@ -18,13 +18,15 @@ tx=${ENA_IF[0]} rx=${ENA_IF[1]}
 
 feat() { ena_ns 0 ethtool -k "$tx" | awk -v f="$1:" '$1 == f { print $2 }'; }
 [ -n "$(feat tx-checksumming)" ] || fail "ethtool -k $tx shows no tx-checksumming"
+# The model offers TSO (v4 and v6): the driver must have turned it on.
 tso0=$(feat tcp-segmentation-offload)
-trap 'ena_ns 0 ethtool -K "$tx" tx on >/dev/null 2>&1; [ "$tso0" = on ] && ena_ns 0 ethtool -K "$tx" tso on >/dev/null 2>&1' EXIT
+[ "$tso0" = on ] || fail "tcp-segmentation-offload is '${tso0:-absent}' at the start on $tx, though the model offers TSO"
+trap 'ena_ns 0 ethtool -K "$tx" tx on tso on >/dev/null 2>&1' EXIT
 ena_ns 0 ethtool -K "$tx" tx on >/dev/null 2>&1
 [ "$(feat tx-checksumming)" = on ] || fail "tx-checksumming is '$(feat tx-checksumming)' on $tx and cannot be turned on"
 ena_ns 0 ethtool -K "$tx" tso off >/dev/null 2>&1
 [ "$(feat tcp-segmentation-offload)" = off ] || fail "cannot turn TSO off on $tx"
-log "$tx: tx-checksumming on, TSO off (was ${tso0:-absent})"
+log "$tx: tx-checksumming on, TSO off (was on)"
 
 dd if=/dev/urandom of=/tmp/csum-src bs=1M count=4 status=none || fail "cannot make the test file"
 want=$(sha256sum </tmp/csum-src)
@@ -92,15 +94,12 @@ log "offload off: $tx sent $P packets; model: checksum offload asked for $c; rec
 ena_ns 0 ethtool -K "$tx" tx on >/dev/null 2>&1
 [ "$(feat tx-checksumming)" = on ] || fail "cannot turn tx-checksumming back on on $tx"
 
-# The model offers TSO (v4 and v6): the driver must have turned it on.
-[ "$tso0" = on ] || fail "tcp-segmentation-offload was '${tso0:-absent}' at the start on $tx, though the model offers TSO"
-if [ "$tso0" = on ]; then
-    ena_ns 0 ethtool -K "$tx" tso on >/dev/null 2>&1
-    t0=$(ena_model_counter 0 tso_pkts) s0=$(ena_model_counter 0 tso_segs)
-    send_file "TSO on"
-    t=$(( $(ena_model_counter 0 tso_pkts) - t0 )) s=$(( $(ena_model_counter 0 tso_segs) - s0 ))
-    log "TSO on: the model segmented $t super-frames into $s segments; file intact"
-    { [ "$t" -gt 0 ] && [ "$s" -gt "$t" ]; } || fail "TSO on, yet the model segmented $t frames into $s segments"
-fi
+ena_ns 0 ethtool -K "$tx" tso on >/dev/null 2>&1
+[ "$(feat tcp-segmentation-offload)" = on ] || fail "cannot turn TSO back on on $tx"
+t0=$(ena_model_counter 0 tso_pkts) s0=$(ena_model_counter 0 tso_segs)
+send_file "TSO on"
+t=$(( $(ena_model_counter 0 tso_pkts) - t0 )) s=$(( $(ena_model_counter 0 tso_segs) - s0 ))
+log "TSO on: the model segmented $t super-frames into $s segments; file intact"
+{ [ "$t" -gt 0 ] && [ "$s" -gt "$t" ]; } || fail "TSO on, yet the model segmented $t frames into $s segments"
 ena_assert_model_clean
 pass
