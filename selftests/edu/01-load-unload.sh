@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# rfl-timeout: 1800
 # rust_edu on QEMU's edu device: load, on-device operations (registers,
 # interrupts, coherent and streaming DMA, checked by the module's probe),
 # unload; 50 times (RFL_RELOAD_ROUNDS). After every unload the device's IRQ
@@ -8,7 +9,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$RFL_TOP/selftests/leak-lib"
 require_cmd insmod rmmod
-ko=$(our_module rust_edu)
+ko=$(our_module rust_edu) || exit 1
 bdf=$(pci_devices 0x1234 0x11e8 | head -1)
 [ -n "$bdf" ] || fail "no edu device (1234:11e8) in the guest: start it with qemu-test/vm --edu"
 rounds=${RFL_RELOAD_ROUNDS:-50}

@@ -50,8 +50,8 @@ for k in $(seq 1 "$rounds"); do
     rm -f /tmp/reload-dst
     ena_ns 1 timeout 30 socat -u "TCP-LISTEN:$port,reuseaddr" OPEN:/tmp/reload-dst,creat,trunc &
     lpid=$!
-    ena_ns 0 timeout 30 socat -u OPEN:/tmp/reload-src "TCP:${ENA_V4[1]}:$port,retry=50,interval=0.1" ||
-        fail "round $k: TCP send failed"
+    ena_ns 0 timeout 30 socat -u OPEN:/tmp/reload-src "TCP:${ENA_V4[1]}:$port,retry=250,interval=0.1" ||
+        { kill "$lpid" 2>/dev/null; fail "round $k: TCP send failed"; }
     wait "$lpid" || fail "round $k: TCP receiver failed"
     cmp -s /tmp/reload-src /tmp/reload-dst || fail "round $k: the 256 KiB received over TCP differ from those sent"
     if [ "$k" = "$rounds" ]; then

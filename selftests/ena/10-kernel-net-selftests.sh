@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rfl-timeout: 1800
+# rfl-timeout: 3000
 # The kernel's own driver selftests from the 6.12 tree,
 # tools/testing/selftests/drivers/net/{ping,stats}.py, in HW mode: NETIF is
 # function 0 ($ENA_DRIVER on the model) in the initial netns; the remote endpoint
@@ -233,6 +233,7 @@ wait_carrier() {
 
 if [ "$DRV" = ena ]; then
     qstats unsupported "$NETIF" || fail "the C ena's qstats are not what this test lists (see above)"
+    ena_assert_model_clean
     pass
 fi
 
@@ -246,7 +247,10 @@ for dir in fwd rev; do
     # One-off server (-1): it exits after this client's run.
     ip netns exec ena-b iperf3 -s -D -1 -p $port --logfile "/tmp/iperf-qstats-$port.log" ||
         fail "iperf3 server did not start"
-    sleep 0.5
+    for _ in $(seq 100); do
+        ip netns exec ena-b ss -Htln "sport = :$port" 2>/dev/null | grep -q . && break
+        sleep 0.1
+    done
     opts=(-c 10.77.0.2 -p $port -t 2 -P 8)
     [ $dir = rev ] && opts+=(-R)
     iperf3 "${opts[@]}" > /tmp/iperf-qstats-c.log 2>&1 ||

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rfl-timeout: 300
+# rfl-timeout: 900
 # Under load: iperf3 TCP runs both ways (two streams each) for the whole
 # test while `ethtool -L` (channel count: 1, then back to the maximum) and
 # `ethtool -G` (ring sizes 256 and 512) change on one function, then on the
@@ -72,4 +72,5 @@ stress_ena_traffic_finish "$SETTLE"
 stress_kmsg_check "ethtool -L/-G under load"
 stress_ena_in_service "after the changes"
 log "${#changes[@]} channel/ring changes under iperf3 load: traffic resumed after each, sessions complete, log clean"
+ena_assert_model_clean
 pass

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rfl-timeout: 300
+# rfl-timeout: 900
 # Under load: iperf3 TCP runs both ways (two streams each) for the whole
 # test, started at MTU 9000 (so the flows use jumbo segments), while the MTU
 # of both ends moves 9000 -> 1500 -> 1400 -> 9000 -> 1500 and interrupt
@@ -103,4 +103,5 @@ stress_kmsg_check "MTU and moderation changes under load"
 stress_ena_in_service "after the changes"
 ena_ns 0 ping -Mdo -s 1472 -c 2 -i 0.3 -W 2 "${ENA_V4[1]}" >/dev/null || fail "DF ping of 1472 B failed at the final MTU 1500"
 log "${#changes[@]} MTU/moderation changes under iperf3 load: traffic resumed after each, sessions complete, log clean"
+ena_assert_model_clean
 pass

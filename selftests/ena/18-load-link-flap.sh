@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rfl-timeout: 300
+# rfl-timeout: 900
 # Under load: iperf3 TCP runs both ways (two streams each) for the whole
 # test while links flap: the model's link of one function, then the other,
 # goes down for 2 s and comes back (AENQ link change: the carrier must
@@ -77,4 +77,5 @@ stress_ena_traffic_finish "$SETTLE"
 stress_kmsg_check "link flaps under load"
 stress_ena_in_service "after the flaps"
 log "${#changes[@]} link flaps under iperf3 load: carrier followed, traffic resumed after each, sessions complete, log clean"
+ena_assert_model_clean
 pass

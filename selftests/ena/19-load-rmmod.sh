@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rfl-timeout: 300
+# rfl-timeout: 600
 # rmmod under load, twice: while iperf3 TCP runs both ways (two streams
 # each) and data is seen arriving on both functions, `rmmod $ENA_DRIVER`
 # returns in time and the driver is cleanly gone: the module is unloaded,
@@ -67,4 +67,5 @@ for round in 1 2; do
     stress_kmsg_check "round $round: reload of $DRV"
     log "round $round: $DRV reloaded, iperf3 both ways: data every second"
 done
+ena_assert_model_clean
 pass

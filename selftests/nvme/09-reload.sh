@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# rfl-timeout: 3000
 # rmmod/insmod x50 (RFL_RELOAD_ROUNDS) with I/O on every load: each time
 # every controller binds again and its disks come back; on every disk the
 # pattern written before the last unload reads back unchanged, then a new

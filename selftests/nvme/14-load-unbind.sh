@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rfl-timeout: 300
+# rfl-timeout: 900
 # Unbind and bind through sysfs under I/O, twice: fio writes random 4k
 # blocks with crc32c verify (verify_backlog) on both namespaces of
 # controller 0 and on controller 1; controller 0 is unbound from

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rfl-timeout: 300
+# rfl-timeout: 900
 # PCI remove and rescan under I/O, twice: fio writes random 4k blocks with
 # crc32c verify (verify_backlog) on both namespaces of controller 0 and on
 # controller 1; controller 0's PCI function is removed
@@ -55,6 +55,14 @@ for round in 1 2; do
         fail "round $round: rescanned $bdf bound to $(basename "$(readlink -f "/sys/bus/pci/devices/$bdf/driver")"), not $DRV"
     # nvme-lib hands controllers over by driver_override; keep that true.
     echo "$DRV" > "/sys/bus/pci/devices/$bdf/driver_override"
+    # The rescan's uevent makes udev modprobe the C driver by the function's
+    # class modalias (after $DRV has bound it): unload it again so the next
+    # round's rescan has one NVMe driver to go to.
+    udevadm settle -t 30 2>/dev/null
+    if nvme_module_loaded "$other"; then
+        rmmod "$other" || fail "round $round: cannot unload $other (loaded by udev on the rescan)"
+        log "round $round: udev loaded $other on the rescan; unloaded it"
+    fi
     nvme_find_disks
     read -ra c0 <<< "${CTRL_DISKS[0]}"
     for d in "${c0[@]}"; do stress_region_check "$d" $((300 + round * 16))M 8M "round $round: PCI remove + rescan"; done

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rfl-timeout: 300
+# rfl-timeout: 900
 # I/O scheduler switches under I/O: fio writes random 4k blocks with crc32c
 # verify (verify_backlog) on both namespaces of controller 0 (QD16) and on
 # controller 1 (4096-byte blocks), while every one of those disks switches
