@@ -201,6 +201,7 @@ void rb_dim_init(struct dim *dim);
 void rb_dim_update(struct dim *dim, u16 event_ctr, u64 packets, u64 bytes);
 u16 rb_dim_rx_usecs(struct dim *dim);
 void rb_dim_cancel(struct dim *dim);
+bool rb_flush_work(struct work_struct *work);
 
 /* u64_stats_sync.h: all static inline. */
 void rb_u64_stats_init(struct u64_stats_sync *syncp);

@@ -493,6 +493,8 @@ u16 rb_dim_rx_usecs(struct dim *dim)
 
 void rb_dim_cancel(struct dim *dim) { cancel_work_sync(&dim->work); }
 
+bool rb_flush_work(struct work_struct *work) { return flush_work(work); }
+
 void rb_u64_stats_init(struct u64_stats_sync *syncp) { u64_stats_init(syncp); }
 void rb_u64_stats_update_begin(struct u64_stats_sync *syncp) { u64_stats_update_begin(syncp); }
 void rb_u64_stats_update_end(struct u64_stats_sync *syncp) { u64_stats_update_end(syncp); }

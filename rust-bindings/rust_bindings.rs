@@ -37,6 +37,7 @@ pub mod skb;
 pub mod sync;
 pub mod timer;
 pub mod u64_stats;
+pub mod workqueue;
 
 // The macros are exported at the crate root by `#[macro_export]`; make them
 // reachable under this module too, as upstream's are under `kernel::`.

@@ -51,6 +51,7 @@ use rust_bindings::{
     sync::{Completion, TryLock},
     timer::{Timer, TimerHandler},
     u64_stats::U64Stats,
+    workqueue as workqueue_ext,
 };
 
 type EnaBar = pci::Bar<{ reg::SIZE }>;
@@ -2573,7 +2574,14 @@ impl pci::Driver for Rena {
 
     fn unbind(_dev: &pci::Device<Core>, this: Pin<&Self>) {
         this.adapter.removing.store(true, Ordering::Release);
+        // The watchdog is the only one that queues the service work: once
+        // it is gone, wait for work it queued. That work holds the adapter;
+        // had it run after `unbind`, the adapter's last reference (and its
+        // IRQ vectors, BAR and DMA memory) would drop after the device's
+        // managed resources were released (a NULL dereference in
+        // pci_free_irq_vectors once the MSI data is gone).
         drop(this.timer.lock().take());
+        workqueue_ext::flush(&this.adapter.work);
         this.adapter.teardown();
     }
 }
