@@ -61,7 +61,7 @@ for t in "${tests[@]}"; do
     start=$(date +%s)
     # timeout runs the test in its own process group and signals all of it;
     # -k: SIGKILL 10 s after SIGTERM if the test ignores it.
-    timeout -k 10 "$limit" bash "$t" 2>&1 | sed 's/^/# /'
+    timeout -k 10 "$limit" bash "$t" 2>&1 | sed -u 's/^/# /'
     status=${PIPESTATUS[0]}
     secs=$(( $(date +%s) - start ))
     kmsg "rfl-test: end $name $status"

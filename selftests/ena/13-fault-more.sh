@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# rfl-timeout: 1500
 # The model's fault switches not covered by 07 (stop-keepalive) and 09
 # (corrupt-*-req-id, admin-delay), each asserted in the behaviour class of
 # the C driver (the oracle; measured on 6.12.117 and read in its source):
