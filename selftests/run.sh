@@ -7,7 +7,7 @@
 # every test passed.
 #
 # Per-test timeout: a test is stopped (its whole process group) after
-# RFL_TEST_TIMEOUT seconds (default 600), or after N seconds if the test has
+# RFL_TEST_TIMEOUT seconds (default 900), or after N seconds if the test has
 # a header line "# rfl-timeout: N"; it is then "not ok ... timeout after N s"
 # and the next test runs.
 #
@@ -21,7 +21,7 @@
 set -u
 top=$(cd "$(dirname "$0")" && pwd)
 [ $# -gt 0 ] || { echo "usage: selftests/run.sh SUITE|SUITE/TEST.sh..." >&2; exit 2; }
-default_timeout=${RFL_TEST_TIMEOUT:-600}
+default_timeout=${RFL_TEST_TIMEOUT:-900}
 [[ "$default_timeout" =~ ^[1-9][0-9]*$ ]] || { echo "Bail out! RFL_TEST_TIMEOUT must be seconds, not '$default_timeout'"; exit 2; }
 
 tests=()

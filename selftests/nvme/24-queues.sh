@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# rfl-timeout: 1500
 # I/O queue count and depth, seen from the controller (QEMU's trace of the
 # Create I/O Submission/Completion Queue commands, with their sizes) and
 # from the block layer (/sys/block/X/mq/*, with each hardware queue's
