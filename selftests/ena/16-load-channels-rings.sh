@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rfl-timeout: 900
+# rfl-timeout: 1800
 # Under load: iperf3 TCP runs both ways (two streams each) for the whole
 # test while `ethtool -L` (channel count: 1, then back to the maximum) and
 # `ethtool -G` (ring sizes 256 and 512) change on one function, then on the

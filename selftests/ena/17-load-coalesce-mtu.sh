@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rfl-timeout: 900
+# rfl-timeout: 1800
 # Under load: iperf3 TCP runs both ways (two streams each) for the whole
 # test, started at MTU 9000 (so the flows use jumbo segments), while the MTU
 # of both ends moves 9000 -> 1500 -> 1400 -> 9000 -> 1500 and interrupt

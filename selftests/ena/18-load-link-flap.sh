@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rfl-timeout: 900
+# rfl-timeout: 1800
 # Under load: iperf3 TCP runs both ways (two streams each) for the whole
 # test while links flap: the model's link of one function, then the other,
 # goes down for 2 s and comes back (AENQ link change: the carrier must

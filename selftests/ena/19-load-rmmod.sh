@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rfl-timeout: 600
+# rfl-timeout: 1200
 # rmmod under load, twice: while iperf3 TCP runs both ways (two streams
 # each) and data is seen arriving on both functions, `rmmod $ENA_DRIVER`
 # returns in time and the driver is cleanly gone: the module is unloaded,
