@@ -6,7 +6,7 @@
 # no model function has a driver or a netdev left, no ENA netdev remains in
 # the test namespaces, the iperf3 processes (now talking to nothing) can be
 # stopped, and the kernel log has no report. Then the driver is loaded
-# again and iperf3 both ways receives data in every second and completes.
+# again and iperf3 both ways completes with no stall (2 s without data).
 . "$(dirname "$0")/ena-lib"
 . "$(dirname "$0")/../stress-lib"
 ena_require_pair
@@ -65,7 +65,7 @@ for round in 1 2; do
     ena_setup_pair
     stress_ena_traffic_once 6
     stress_kmsg_check "round $round: reload of $DRV"
-    log "round $round: $DRV reloaded, iperf3 both ways: data every second"
+    log "round $round: $DRV reloaded, iperf3 both ways: no stall"
 done
 ena_assert_model_clean
 pass
