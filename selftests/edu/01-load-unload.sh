@@ -9,7 +9,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$RFL_TOP/selftests/leak-lib"
 require_cmd insmod rmmod
-ko=$(our_module rust_edu) || exit 1
+ko=$(our_module rust_edu) || { echo "$ko"; exit 1; }
 bdf=$(pci_devices 0x1234 0x11e8 | head -1)
 [ -n "$bdf" ] || fail "no edu device (1234:11e8) in the guest: start it with qemu-test/vm --edu"
 rounds=${RFL_RELOAD_ROUNDS:-50}

@@ -48,7 +48,8 @@ for k in $(seq 1 "$rounds"); do
     echo "$out" | grep -qE 'wrong data|DUP!' && { echo "$out" | grep -E 'wrong data|DUP!' | head -3; fail "round $k: corrupt or duplicate echo replies"; }
     port=$((5400 + k))
     rm -f /tmp/reload-dst
-    ena_ns 1 timeout 30 socat -u "TCP-LISTEN:$port,reuseaddr" OPEN:/tmp/reload-dst,creat,trunc &
+    # ip netns exec execs timeout: $! is the listener's own process.
+    ip netns exec "${ENA_NS[1]}" timeout 30 socat -u "TCP-LISTEN:$port,reuseaddr" OPEN:/tmp/reload-dst,creat,trunc &
     lpid=$!
     ena_ns 0 timeout 30 socat -u OPEN:/tmp/reload-src "TCP:${ENA_V4[1]}:$port,retry=250,interval=0.1" ||
         { kill "$lpid" 2>/dev/null; fail "round $k: TCP send failed"; }

@@ -42,7 +42,9 @@ stress_kmsg_mark
 order=(mq-deadline kyber none kyber mq-deadline none)
 # fio rounds until 9 switches have happened under I/O (a switch freezes and
 # drains the queue, so on a slow guest one round may see only a few).
-n=0 round=0
+# k moves on at every switch (neighbours in order differ: each switch is a
+# real change); n counts those made while fio ran.
+n=0 k=0 round=0
 while [ $n -lt 9 ]; do
     round=$((round + 1))
     [ $round -le 6 ] || fail "only $n scheduler switches under I/O in 6 fio rounds"
@@ -50,7 +52,8 @@ while [ $n -lt 9 ]; do
     sleep 1
     while stress_fio_running load; do
         stress_io_watch "${targets[@]}"
-        sched=${order[n % ${#order[@]}]}
+        sched=${order[k % ${#order[@]}]}
+        k=$((k + 1))
         for d in "${targets[@]}"; do set_sched "$d" "$sched"; done
         # Count only switches made while fio still ran.
         stress_fio_running load && n=$((n + 1))
