@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Kselftest-style runner, run inside the guest: selftests/run.sh SUITE|SUITE/TEST.sh...
+# (selftests/run.sh --limits SUITE... only prints "LIMIT TEST" per test, for
+# the host's scripts/check to budget a guest run.)
 # Runs every selftests/SUITE/*.sh in order (or just the named SUITE/TEST.sh,
 # e.g. ena/11-mtu-jumbo.sh; or an absolute path to a suite directory or a
 # test) and prints TAP version 13; each
@@ -20,7 +22,9 @@
 {
 set -u
 top=$(cd "$(dirname "$0")" && pwd)
-[ $# -gt 0 ] || { echo "usage: selftests/run.sh SUITE|SUITE/TEST.sh..." >&2; exit 2; }
+list_limits=0
+[ "${1:-}" = --limits ] && { list_limits=1; shift; }
+[ $# -gt 0 ] || { echo "usage: selftests/run.sh [--limits] SUITE|SUITE/TEST.sh..." >&2; exit 2; }
 default_timeout=${RFL_TEST_TIMEOUT:-900}
 [[ "$default_timeout" =~ ^[1-9][0-9]*$ ]] || { echo "Bail out! RFL_TEST_TIMEOUT must be seconds, not '$default_timeout'"; exit 2; }
 
@@ -48,6 +52,11 @@ test_timeout() {
     n=$(head -n 20 "$1" | sed -n 's/^# rfl-timeout: *\([0-9][0-9]*\) *$/\1/p' | head -1)
     echo "${n:-$default_timeout}"
 }
+
+if [ "$list_limits" = 1 ]; then
+    for t in "${tests[@]}"; do echo "$(test_timeout "$t") $t"; done
+    exit 0
+fi
 
 echo "TAP version 13"
 echo "1..${#tests[@]}"
