@@ -47,9 +47,10 @@
 # are pings both ways without loss once carrier is back; loss is allowed
 # only where a fault loses packets: drop-rx-comp's 3. The model counts no
 # guest/DMA error on either function (faults are the model's doing; the
-# driver's reaction, resets included, must stay within the device's rules). Not tested: bad-rx-len (RX
-# completion length 0xfff0) crashes the C oracle (skb_over_panic, kernel
-# BUG at net/core/skbuff.c:209): the C driver trusts the device's length.
+# driver's reaction, resets included, must stay within the device's rules).
+# Not tested: bad-rx-len (RX completion length 0xfff0) crashes the C oracle
+# (skb_over_panic, kernel BUG at net/core/skbuff.c:209): the C driver
+# trusts the device's length.
 . "$(dirname "$0")/ena-lib"
 ena_require_pair
 require_cmd ping python3
@@ -88,11 +89,12 @@ wait_reset() { # wait_reset F "REASONS" BEFORE SECS WHAT
     done
     fail "$5: no reset with reason in {$2} within $4 s (model: $(ena_model_status "$1" | grep 'reset reasons'))"
 }
-bql_min() { # bql_min BYTES: limit_min of every TX queue of function 0
+set_bql_min() { # set_bql_min BYTES: limit_min of every TX queue of function 0
     # shellcheck disable=SC2016 # expanded by the inner shell, in the netns
     ena_ns 0 sh -c 'for q in /sys/class/net/$0/queues/tx-*/byte_queue_limits/limit_min; do
-        echo "$1" > "$q" || exit 1; done' "${ENA_IF[0]}" "$1" || fail "cannot set BQL limit_min to $1"
+        echo "$1" > "$q" || exit 1; done' "${ENA_IF[0]}" "$1"
 }
+bql_min() { set_bql_min "$1" || fail "cannot set BQL limit_min to $1"; }
 # A neighbour that never answers: frames to 10.77.0.99 go to function 1's MAC,
 # whose stack drops them silently, so a burst makes TX completions on function
 # 0 and nothing on its RX rings.
@@ -117,8 +119,9 @@ for _ in range(int(sys.argv[1])):
 }
 # limit_min applies from a queue's next completion or its reset: down/up
 # resets every TX queue's limit to it.
-# shellcheck disable=SC2016 # expanded by the inner shell, in the netns
-trap 'ena_ns 0 sh -c "for q in /sys/class/net/\$0/queues/tx-*/byte_queue_limits/limit_min; do echo 0 > \$q; done" "${ENA_IF[0]}" >/dev/null 2>&1 || :' EXIT
+# (The exit trap restores it without fail: it must not turn a pass into a
+# failure.)
+trap 'set_bql_min 0 >/dev/null 2>&1 || :' EXIT
 bql_min 1048576
 ena_ns 0 ip link set "${ENA_IF[0]}" down || fail "ip link set down failed"
 ena_ns 0 ip link set "${ENA_IF[0]}" up || fail "ip link set up failed"

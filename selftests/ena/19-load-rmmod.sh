@@ -14,8 +14,6 @@ require_cmd iperf3 python3 ss rmmod timeout
 ena_setup_pair
 
 rx_bytes() { ena_ns "$1" cat "/sys/class/net/${ENA_IF[$1]}/statistics/rx_bytes"; }
-# ENA netdevs (with a PCI parent) in netns NS.
-ena_netdevs_in() { ip netns exec "$1" sh -c 'for n in /sys/class/net/*; do [ -e "$n/device" ] && basename "$n"; done'; }
 
 for round in 1 2; do
     stress_kmsg_mark

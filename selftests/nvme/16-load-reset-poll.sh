@@ -9,8 +9,9 @@
 # poll queue and the interrupt queues both carried reads and writes during
 # the run (QEMU's NVMe trace, by submission queue: the debug kernel has no
 # blk-mq debugfs; the poll queue is the last, after one per CPU), every
-# reset returned success, fio completed with no I/O or verify error, the kernel log has no
-# report, and a full write + verify pass after the last reset has no error.
+# reset returned success, fio completed with no I/O or verify error, the
+# kernel log has no report, and a full write + verify pass after the last
+# reset has no error.
 . "$(dirname "$0")/nvme-lib"
 . "$(dirname "$0")/../stress-lib"
 require_cmd python3

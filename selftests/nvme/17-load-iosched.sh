@@ -7,8 +7,8 @@
 # ... every 0.5 s (each switch read back: the queue is frozen, drained and
 # re-set up under load). fio runs in rounds until at least 9 switches per
 # disk have happened while it ran (6 rounds at most); every round completes
-# with no I/O or verify error, the kernel log has no
-# report, and a write + verify pass on each scheduler afterwards has no error.
+# with no I/O or verify error, the kernel log has no report, and a write +
+# verify pass on each scheduler afterwards has no error.
 . "$(dirname "$0")/nvme-lib"
 . "$(dirname "$0")/../stress-lib"
 require_cmd python3
