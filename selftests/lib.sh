@@ -29,11 +29,24 @@ our_module() {
 }
 
 # PCI addresses (BDF) of the devices with this vendor and device ID.
+# Shell builtins only: on the debug kernel under TCG a fork+exec costs
+# ~0.4 s, and tests call this many times (it was 10+ s per call with a
+# `cat` per file).
 pci_devices() {
-    local vendor=$1 device=$2 d
+    local vendor=$1 device=$2 d v id
     for d in /sys/bus/pci/devices/*; do
-        [ "$(cat "$d/vendor")" = "$vendor" ] && [ "$(cat "$d/device")" = "$device" ] && basename "$d"
+        read -r v < "$d/vendor" && read -r id < "$d/device" || continue
+        [ "$v" = "$vendor" ] && [ "$id" = "$device" ] && echo "${d##*/}"
     done
+    return 0
+}
+
+# rfl_nap SECS: sleeps without forking (`sleep` is a fork+exec, ~0.4 s on
+# the debug kernel under TCG, so a "sleep 0.1" poll ran at 2 Hz). For polls
+# whose count times the wait: 100 naps of 0.1 s are 10 s here.
+rfl_nap() {
+    [ -n "${RFL_NAP_FD:-}" ] || exec {RFL_NAP_FD}<> <(:)
+    read -rt "$1" -u "$RFL_NAP_FD" _ || true
 }
 
 # Kernel log lines since the last `kmsg_mark`.
