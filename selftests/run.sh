@@ -28,18 +28,27 @@ list_limits=0
 default_timeout=${RFL_TEST_TIMEOUT:-900}
 [[ "$default_timeout" =~ ^[1-9][0-9]*$ ]] || { echo "Bail out! RFL_TEST_TIMEOUT must be seconds, not '$default_timeout'"; exit 2; }
 
-tests=()
+tests=() test_envs=() envs=()
 for suite in "$@"; do
+    # VAR=VALUE: the environment of the tests named after it (e.g. both
+    # drivers in one boot: ENA_DRIVER=rena ena/02-link-ping.sh ENA_DRIVER=ena
+    # ena/02-link-ping.sh); a later VAR=VALUE for the same VAR replaces it.
+    if [[ "$suite" =~ ^([A-Z_][A-Z0-9_]*)=(.*)$ ]]; then
+        kept=()
+        for e in "${envs[@]}"; do [ "${e%%=*}" = "${BASH_REMATCH[1]}" ] || kept+=("$e"); done
+        envs=("${kept[@]}" "$suite")
+        continue
+    fi
     # SUITE is under selftests/, or an absolute path (the runner's own tests).
     dir=$top/$suite
     [ "${suite#/}" = "$suite" ] || dir=$suite
     if [ -f "$dir" ] && [ "${suite%.sh}" != "$suite" ]; then
-        tests+=("$dir")
+        tests+=("$dir") test_envs+=("${envs[*]}")
         continue
     fi
     [ -d "$dir" ] || { echo "Bail out! no test suite or test '$suite' under $top" ; exit 2; }
     for t in "$dir"/*.sh; do
-        [ -e "$t" ] && tests+=("$t")
+        [ -e "$t" ] && tests+=("$t") test_envs+=("${envs[*]}")
     done
 done
 
@@ -61,16 +70,20 @@ fi
 echo "TAP version 13"
 echo "1..${#tests[@]}"
 n=0 failed=0
-for t in "${tests[@]}"; do
+for i in "${!tests[@]}"; do
+    t=${tests[i]}
     n=$((n + 1))
     name=$(basename "$(dirname "$t")")/$(basename "$t" .sh)
+    # Tests given an environment on the command line are named with it.
+    read -ra tenv <<<"${test_envs[i]}"
+    [ ${#tenv[@]} = 0 ] || name="$name ${test_envs[i]}"
     limit=$(test_timeout "$t")
     echo "# $name"
     kmsg "rfl-test: begin $name"
     start=$(date +%s)
     # timeout runs the test in its own process group and signals all of it;
     # -k: SIGKILL 10 s after SIGTERM if the test ignores it.
-    timeout -k 10 "$limit" bash "$t" 2>&1 | sed -u 's/^/# /'
+    timeout -k 10 "$limit" env "${tenv[@]}" bash "$t" 2>&1 | sed -u 's/^/# /'
     status=${PIPESTATUS[0]}
     secs=$(( $(date +%s) - start ))
     kmsg "rfl-test: end $name $status"
@@ -85,6 +98,8 @@ for t in "${tests[@]}"; do
     fi
 done
 echo "# $((n - failed)) passed, $failed failed"
-[ $failed = 0 ]
+# Exit inside the block: bash reads what follows it only after running it,
+# from a file that may have been edited meanwhile.
+[ $failed = 0 ] && exit 0
+exit 1
 }
-exit

@@ -2,7 +2,8 @@
 # Host test of selftests/run.sh's per-test timeout: a test that outlives its
 # "# rfl-timeout: N" header, or RFL_TEST_TIMEOUT, is "not ok ... timeout
 # after N s", its background children are stopped with it, the suite goes
-# on, and the run exits 1; each test is bracketed by rfl-test markers.
+# on, and the run exits 1; each test is bracketed by rfl-test markers;
+# VAR=VALUE items set the environment of the tests after them.
 # (run.sh is plain bash: the same script runs inside the guest.)
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -47,5 +48,15 @@ if [ -f "$tmp/child.pid" ] && kill -0 "$(cat "$tmp/child.pid")" 2>/dev/null; the
 fi
 grep -qx 'rfl-test: begin suite/01-header' "$tmp/kmsg" && grep -qx 'rfl-test: end suite/01-header 124' "$tmp/kmsg" ||
     bad "no rfl-test markers around the test: $(cat "$tmp/kmsg")"
+# VAR=VALUE items: the environment of the tests after them (a later one for
+# the same variable replaces it), named in the TAP line; --limits skips them.
+echo 'echo "drv=${RFL_T_DRV:-unset} x=${RFL_T_X:-unset}"' > "$tmp/suite/05-env.sh"
+RFL_KMSG="$tmp/kmsg2" "$top/selftests/run.sh" "$tmp/suite/05-env.sh" RFL_T_DRV=a RFL_T_X=1 "$tmp/suite/05-env.sh" \
+    RFL_T_DRV=b "$tmp/suite/05-env.sh" > "$tmp/tap2" 2>&1 || bad "run.sh with VAR=VALUE items exited non-zero: $(cat "$tmp/tap2")"
+grep -qx '# drv=unset x=unset' "$tmp/tap2" && grep -qx '# drv=a x=1' "$tmp/tap2" && grep -qx '# drv=b x=1' "$tmp/tap2" ||
+    bad "VAR=VALUE items did not set the following tests' environment: $(cat "$tmp/tap2")"
+grep -q '^ok 1 suite/05-env #' "$tmp/tap2" && grep -q '^ok 2 suite/05-env RFL_T_DRV=a RFL_T_X=1 #' "$tmp/tap2" &&
+    grep -q '^ok 3 suite/05-env RFL_T_X=1 RFL_T_DRV=b #' "$tmp/tap2" || bad "tests are not named with their environment: $(cat "$tmp/tap2")"
+[ "$("$top/selftests/run.sh" --limits RFL_T_DRV=a "$tmp/suite/05-env.sh" | wc -l)" = 1 ] || bad "--limits lists VAR=VALUE items"
 [ $failures = 0 ] && echo "run.sh: per-test timeouts (header and RFL_TEST_TIMEOUT) reported, children stopped, the suite goes on (${took}s)"
 exit $((failures > 0))
