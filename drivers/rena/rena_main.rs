@@ -54,6 +54,16 @@ use rust_bindings::{
     workqueue as workqueue_ext,
 };
 
+module_param_u32!(
+    TEST_SERVICE_DELAY_MS,
+    "test_service_delay_ms",
+    default: 0,
+    min: 0,
+    max: 10_000,
+    perm: 0o644,
+    desc: "Test hook: the service work sleeps this long (ms) before it looks at the device; 0: off"
+);
+
 type EnaBar = pci::Bar<{ reg::SIZE }>;
 
 /// A MAC address printed the usual way (`06:ed:a0:00:00:01`).
@@ -1919,6 +1929,14 @@ impl Adapter {
 
     /// Work item: carrier changes and resets, in process context.
     fn service(self: &Arc<Self>) {
+        // The test hook widens the window in which the work holds the
+        // adapter but not yet `reg`: unbind must wait for it (see `unbind`).
+        let delay = TEST_SERVICE_DELAY_MS.get();
+        if delay > 0 {
+            dev_info!(&*self.pdev, "service work: test delay of {delay} ms\n");
+            msleep(delay);
+            dev_info!(&*self.pdev, "service work: test delay over\n");
+        }
         let reg = self.reg.lock();
         let Some(reg) = reg.as_ref() else {
             return;
