@@ -158,6 +158,13 @@ grep -q '\[netdev-watchdog\].*queue 1' "$tmp/out" || bad "the report after the w
 } > "$tmp/expect-unclosed"
 "$scan" "$tmp/expect-unclosed" > "$tmp/out" 2>/dev/null && bad "a window left open by one test hid the next test's report"
 grep -q 'during ena/08-rmmod-loop' "$tmp/out" || bad "the next test's report is not named: $(cat "$tmp/out")"
+# A test run with an environment (run.sh's VAR=VALUE) is named with it.
+{
+    echo "[   70.0] rfl-test: begin ena/02-link-ping ENA_DRIVER=ena"
+    echo "[   70.4] ena 0000:00:0a.0 eth0: NETDEV WATCHDOG: CPU: 1: transmit queue 0 timed out 5120 ms"
+} > "$tmp/env-name"
+"$scan" "$tmp/env-name" > "$tmp/out" 2>/dev/null && bad "a NETDEV WATCHDOG in a test with an environment was not flagged"
+grep -q '(during ena/02-link-ping ENA_DRIVER=ena)' "$tmp/out" || bad "the report does not name the test with its environment: $(cat "$tmp/out")"
 # A WARN window tolerates a whole plain WARN (cut here, WARNING:, Call Trace).
 {
     echo "[   90.0] rfl-expect: begin warn"
