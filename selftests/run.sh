@@ -29,6 +29,8 @@ default_timeout=${RFL_TEST_TIMEOUT:-900}
 [[ "$default_timeout" =~ ^[1-9][0-9]*$ ]] || { echo "Bail out! RFL_TEST_TIMEOUT must be seconds, not '$default_timeout'"; exit 2; }
 
 tests=() test_envs=() envs=()
+# The current VAR=VALUE items, quoted for eval (a value may hold spaces).
+quoted_envs() { [ ${#envs[@]} = 0 ] || printf '%q ' "${envs[@]}"; }
 for suite in "$@"; do
     # VAR=VALUE: the environment of the tests named after it (e.g. both
     # drivers in one boot: ENA_DRIVER=rena ena/02-link-ping.sh ENA_DRIVER=ena
@@ -43,12 +45,12 @@ for suite in "$@"; do
     dir=$top/$suite
     [ "${suite#/}" = "$suite" ] || dir=$suite
     if [ -f "$dir" ] && [ "${suite%.sh}" != "$suite" ]; then
-        tests+=("$dir") test_envs+=("${envs[*]}")
+        tests+=("$dir") test_envs+=("$(quoted_envs)")
         continue
     fi
     [ -d "$dir" ] || { echo "Bail out! no test suite or test '$suite' under $top" ; exit 2; }
     for t in "$dir"/*.sh; do
-        [ -e "$t" ] && tests+=("$t") test_envs+=("${envs[*]}")
+        [ -e "$t" ] && tests+=("$t") test_envs+=("$(quoted_envs)")
     done
 done
 
@@ -75,8 +77,8 @@ for i in "${!tests[@]}"; do
     n=$((n + 1))
     name=$(basename "$(dirname "$t")")/$(basename "$t" .sh)
     # Tests given an environment on the command line are named with it.
-    read -ra tenv <<<"${test_envs[i]}"
-    [ ${#tenv[@]} = 0 ] || name="$name ${test_envs[i]}"
+    eval "tenv=(${test_envs[i]})"
+    [ ${#tenv[@]} = 0 ] || name="$name ${tenv[*]}"
     limit=$(test_timeout "$t")
     echo "# $name"
     kmsg "rfl-test: begin $name"

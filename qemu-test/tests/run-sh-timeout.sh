@@ -58,5 +58,7 @@ grep -qx '# drv=unset x=unset' "$tmp/tap2" && grep -qx '# drv=a x=1' "$tmp/tap2"
 grep -q '^ok 1 suite/05-env #' "$tmp/tap2" && grep -q '^ok 2 suite/05-env RFL_T_DRV=a RFL_T_X=1 #' "$tmp/tap2" &&
     grep -q '^ok 3 suite/05-env RFL_T_X=1 RFL_T_DRV=b #' "$tmp/tap2" || bad "tests are not named with their environment: $(cat "$tmp/tap2")"
 [ "$("$top/selftests/run.sh" --limits RFL_T_DRV=a "$tmp/suite/05-env.sh" | wc -l)" = 1 ] || bad "--limits lists VAR=VALUE items"
+RFL_KMSG="$tmp/kmsg3" "$top/selftests/run.sh" 'RFL_T_DRV=a b' 'RFL_T_X=-i' "$tmp/suite/05-env.sh" > "$tmp/tap3" 2>&1 &&
+    grep -qx '# drv=a b x=-i' "$tmp/tap3" || bad "a VAR=VALUE value with a space or a leading dash is not passed whole: $(cat "$tmp/tap3")"
 [ $failures = 0 ] && echo "run.sh: per-test timeouts (header and RFL_TEST_TIMEOUT) reported, children stopped, the suite goes on (${took}s)"
 exit $((failures > 0))
