@@ -44,10 +44,14 @@ pci_devices() {
 # rfl_nap SECS: sleeps without forking (`sleep` is a fork+exec, ~0.4 s on
 # the debug kernel under TCG, so a "sleep 0.1" poll ran at 2 Hz). For polls
 # whose count times the wait: 100 naps of 0.1 s are 10 s here.
+# The pipe is opened once here (a subshell inherits it); a read that ends
+# any other way than by its timeout falls back to sleep.
 rfl_nap() {
     [ -n "${RFL_NAP_FD:-}" ] || exec {RFL_NAP_FD}<> <(:)
-    read -rt "$1" -u "$RFL_NAP_FD" _ || true
+    read -rt "$1" -u "$RFL_NAP_FD" _
+    [ $? -gt 128 ] || sleep "$1"
 }
+exec {RFL_NAP_FD}<> <(:)
 
 # Kernel log lines since the last `kmsg_mark`.
 kmsg_mark() { KMSG_MARK=$(dmesg | wc -l); }

@@ -60,7 +60,7 @@ module_param_u32!(
     default: 0,
     min: 0,
     max: 10_000,
-    perm: 0o644,
+    perm: 0o600,
     desc: "Test hook: the service work sleeps this long (ms) before it looks at the device; 0: off"
 );
 
