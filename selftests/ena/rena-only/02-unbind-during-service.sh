@@ -64,12 +64,8 @@ log "the service work ended before unbind returned"
 
 ena_ctl link 0 up
 link_down=0
-echo "$bdf" > /sys/bus/pci/drivers_probe 2>/dev/null
-for _ in $(seq 100); do
-    [ -d "/sys/bus/pci/drivers/rena/$bdf/net" ] && break
-    rfl_nap 0.2
-done
-[ -d "/sys/bus/pci/drivers/rena/$bdf/net" ] || fail "rena did not bind $bdf again"
+# ena_setup_pair's ena_load probes the unbound function again and fails if
+# rena does not bind it and create its netdev.
 ena_setup_pair
 ena_ping_clean 0 "${ENA_V4[1]}" 5
 ena_ping_clean 1 "${ENA_V4[0]}" 5
