@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # $ENA_DRIVER (the unmodified C ena, or rena) probes both functions of the
-# model: reset, admin queue, features, MSI-X, netdev registered with the
-# model's MAC; ethtool -i names the driver; no errors logged. Functions the
+# model: reset, admin queue, features, MSI-X (one vector per queue pair and
+# one for management), netdev registered with the model's MAC; ethtool -i
+# names the driver; no errors logged. Functions the
 # driver already holds (an earlier test, or a boot-time load) are unbound
 # first, so the probe asserted here happens during this test.
 . "$(dirname "$0")/ena-lib"
@@ -24,7 +25,16 @@ for i in 0 1; do
     ethtool -i "$ifn" | grep -q "^driver: $DRV\$" || fail "ethtool -i $ifn does not say $DRV"
     nq=$(ethtool -l "$ifn" | awk '/^Combined:/ { n = $2 } END { print n }')
     [[ "$nq" =~ ^[0-9]+$ ]] && [ "$nq" -ge 1 ] || fail "$ifn reports no combined channels ('$nq')"
-    log "$ifn: MAC $mac, $nq queue pair(s), driver $drv"
+    # One MSI-X vector per queue pair plus the management one (C: io + 1),
+    # no MSI or INTx fallback.
+    vecs=(/sys/class/net/"$ifn"/device/msi_irqs/*)
+    [ -e "${vecs[0]}" ] || fail "$ifn's device has no MSI/MSI-X vectors"
+    [ "${#vecs[@]}" = $((nq + 1)) ] || fail "$ifn's device has ${#vecs[@]} MSI-X vectors, want $((nq + 1)) ($nq queue pairs + management)"
+    for v in "${vecs[@]}"; do
+        read -r kind < "$v"
+        [ "$kind" = msix ] || fail "$ifn's vector $(basename "$v") is '$kind', not MSI-X"
+    done
+    log "$ifn: MAC $mac, $nq queue pair(s), ${#vecs[@]} MSI-X vectors, driver $drv"
 done
 if kmsg_since | grep -iE "$DRV.*(fail|error|timeout|reset)"; then
     fail "the $DRV driver logged errors during probe"

@@ -9,6 +9,7 @@
 # live queue left (while loaded it had some).
 # rfl-timeout: 3000
 . "$(dirname "$0")/ena-lib"
+ENA_RESETS_EXPECTED=all # every probe and removal resets the device
 . "$RFL_TOP/selftests/leak-lib"
 ena_require_pair
 require_cmd rmmod ping socat cmp

@@ -36,8 +36,8 @@ send_file() { # send_file WHAT: TCP 0 -> 1 with socat, checks the copy
     rm -f /tmp/csum-dst
     ena_ns 1 timeout 60 socat -u "TCP-LISTEN:$port,reuseaddr" OPEN:/tmp/csum-dst,creat,trunc &
     local lpid=$!
-    sleep 0.5
-    ena_ns 0 timeout 60 socat -u OPEN:/tmp/csum-src "TCP:${ENA_V4[1]}:$port" || fail "$1: socat send failed"
+    # The listener may not be up yet (a slow guest): the sender retries.
+    ena_ns 0 timeout 60 socat -u OPEN:/tmp/csum-src "TCP:${ENA_V4[1]}:$port,retry=250,interval=0.1" || fail "$1: socat send failed"
     wait "$lpid" || fail "$1: socat receiver failed"
     [ "$(sha256sum </tmp/csum-dst)" = "$want" ] || fail "$1: the received file differs from the sent one"
 }

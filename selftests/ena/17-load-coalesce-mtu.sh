@@ -101,7 +101,8 @@ stress_run_changes "$SETTLE" "${changes[@]}"
 stress_ena_traffic_finish "$SETTLE"
 stress_kmsg_check "MTU and moderation changes under load"
 stress_ena_in_service "after the changes"
-ena_ns 0 ping -Mdo -s 1472 -c 2 -i 0.3 -W 2 "${ENA_V4[1]}" >/dev/null || fail "DF ping of 1472 B failed at the final MTU 1500"
+ena_ping_clean 0 "${ENA_V4[1]}" 3 -M do -s 1472
+ena_ping_clean 1 "${ENA_V4[0]}" 3 -M do -s 1472
 log "${#changes[@]} MTU/moderation changes under iperf3 load: traffic resumed after each, sessions complete, log clean"
 ena_assert_model_clean
 pass

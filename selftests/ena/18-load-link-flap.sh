@@ -5,7 +5,8 @@
 # goes down for 2 s and comes back (AENQ link change: the carrier must
 # follow both ways), the interface of each function is set down and up
 # (`ip link`: queues destroyed and re-created), then rapid flaps (3 model
-# link down/up on both functions without waiting, 3 ip link down/up).
+# link down/up on both functions 0.3 s apart, each one seen: the carrier
+# went down 3 times on each; 3 ip link down/up).
 # Afterwards both iperf3 sessions completed, the receivers' traffic never
 # stalled (2 s without data) outside the change windows (a flap and SETTLE seconds
 # after it), the kernel log has no report, and both functions carry traffic.
@@ -46,16 +47,26 @@ admin_flap() { # admin_flap I: ip link set down, then up
     ena_wait_carrier "$1" 15 || fail "no carrier on ${ENA_IF[$1]} 15 s after ip link set up"
     stress_change_end
 }
+carrier_downs() { # carrier_downs I: the netdev's carrier_down_count
+    local v
+    v=$(ena_ns "$1" cat "/sys/class/net/${ENA_IF[$1]}/carrier_down_count") || fail "no carrier_down_count for ${ENA_IF[$1]}"
+    echo "$v"
+}
 model_rapid() { # 3 quick model link flaps on both functions
-    local n
+    local n d0 d1
+    d0=$(carrier_downs 0) d1=$(carrier_downs 1)
     stress_change_begin "3 rapid model link down/up on both functions"
+    # Each request waits for the model's answer: every flap is applied.
     for n in 1 2 3; do
-        echo "link 0 down" >> "$ENA_CTL"; echo "link 1 down" >> "$ENA_CTL"; sleep 0.3
-        echo "link 0 up" >> "$ENA_CTL"; echo "link 1 up" >> "$ENA_CTL"; sleep 0.3
+        : "$(ena_ctl link 0 down)" "$(ena_ctl link 1 down)"; sleep 0.3
+        : "$(ena_ctl link 0 up)" "$(ena_ctl link 1 up)"; sleep 0.3
     done
     sleep 0.5
     ena_wait_carrier 0 15 && ena_wait_carrier 1 15 || fail "carrier not back on both 15 s after rapid model flaps"
     stress_change_end
+    # Every link-change event reached the driver: 3 carrier losses each.
+    [ $(( $(carrier_downs 0) - d0 )) -ge 3 ] && [ $(( $(carrier_downs 1) - d1 )) -ge 3 ] ||
+        fail "3 model link flaps on each function, but carrier_down_count went ${d0} -> $(carrier_downs 0) and ${d1} -> $(carrier_downs 1)"
 }
 admin_rapid() { # 3 quick ip link down/up on function 0
     local n

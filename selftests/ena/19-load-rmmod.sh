@@ -8,6 +8,7 @@
 # stopped, and the kernel log has no report. Then the driver is loaded
 # again and iperf3 both ways completes with no stall (2 s without data).
 . "$(dirname "$0")/ena-lib"
+ENA_RESETS_EXPECTED=all # every probe and removal resets the device
 . "$(dirname "$0")/../stress-lib"
 ena_require_pair
 require_cmd iperf3 python3 ss rmmod timeout

@@ -11,6 +11,7 @@
 # error on either function; the runner checks that the kernel log stays
 # clean.
 . "$(dirname "$0")/../ena-lib"
+ENA_RESETS_EXPECTED=all # the bad length makes rena reset
 [ "${ENA_DRIVER:-}" = rena ] ||
     fail "rena only (ENA_DRIVER=${ENA_DRIVER:-unset}): the C ena crashes on this fault"
 ena_require_pair

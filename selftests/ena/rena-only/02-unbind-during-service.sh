@@ -12,6 +12,7 @@
 # error; the runner checks that the kernel log stays clean.
 # rfl-timeout: 600
 . "$(dirname "$0")/../ena-lib"
+ENA_RESETS_EXPECTED=all # unbind and rebind reset the device
 [ "${ENA_DRIVER:-}" = rena ] ||
     fail "rena only (ENA_DRIVER=${ENA_DRIVER:-unset}): test_service_delay_ms is rena's test hook"
 ena_require_pair
