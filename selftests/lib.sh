@@ -5,7 +5,22 @@
 
 RFL_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-fail() { echo "FAIL: $*"; exit 1; }
+# `fail` inside $(...), a pipeline or a background job would end only that
+# subshell, and the test would go on with "FAIL: ..." as a value (v=$(f)).
+# There it writes the message to a file and sends the test's own shell
+# SIGUSR1, whose trap prints the message and exits 1 (EXIT traps still run).
+RFL_FAILMSG=/tmp/rfl-fail.$$
+rm -f "$RFL_FAILMSG"
+fail() {
+    if [ "$BASHPID" != "$$" ]; then
+        echo "FAIL: $*" >> "$RFL_FAILMSG"
+        kill -USR1 $$
+        exit 1
+    fi
+    echo "FAIL: $*"
+    exit 1
+}
+trap 'cat "$RFL_FAILMSG" 2>/dev/null || echo "FAIL: (in a subshell)"; rm -f "$RFL_FAILMSG"; exit 1' USR1
 pass() { echo "PASS${1:+: $*}"; exit 0; }
 log() { echo "$*"; }
 

@@ -19,10 +19,17 @@ for ci in "$c512" "$c4k"; do
     log "$d: $lbs-byte LBAs; fio randwrite ${lbs}..$((lbs * 8)) bytes + crc32c verify: no errors"
 done
 read -ra ds <<< "${CTRL_DISKS[c4k]}"; d4k=${ds[0]}
+qtrace_mark
 if dd if=/dev/zero of="$d4k" bs=512 count=1 seek=1 oflag=direct status=none 2>"$NVME_TMP/dd.err"; then
     fail "$d4k accepted a 512-byte O_DIRECT write at byte 512 on a 4096-byte-LBA namespace"
 fi
-log "$d4k: 512-byte O_DIRECT write refused ($(tr -d '\n' < "$NVME_TMP/dd.err" | sed 's/.*: //'))"
+# Refused by the block layer (EINVAL), not failed by the device (EIO).
+grep -q 'Invalid argument' "$NVME_TMP/dd.err" ||
+    fail "the 512-byte O_DIRECT write to $d4k failed, but not with EINVAL: $(tr -d '\n' < "$NVME_TMP/dd.err")"
+qtrace_wait_idle
+w=$(qtrace_count pci_nvme_io_cmd "opc 0x1 ")
+[ "$w" = 0 ] || fail "the refused 512-byte write still sent $w write command(s) to the controller"
+log "$d4k: 512-byte O_DIRECT write refused with EINVAL, no write reached the controller"
 read -ra ds <<< "${CTRL_DISKS[c512]}"; d512=${ds[0]}
 dd if=/dev/urandom of="$NVME_TMP/odd" bs=512 count=7 status=none
 dd if="$NVME_TMP/odd" of="$d512" bs=512 seek=40001 oflag=direct conv=fsync status=none || fail "7-sector write at sector 40001 failed"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # match_class=0: rnvme loaded next to the C nvme takes nothing. With nvme
-# bound to every controller, insmod rnvme match_class=0 binds no device;
-# binding a free controller to rnvme by hand (without driver_override) is
-# refused with "not claimed"; once that controller's driver_override is
+# bound to every controller but one, which is left free (no driver, no
+# driver_override), insmod rnvme match_class=0 binds no device, the free
+# one included; binding the free controller to rnvme by hand (without
+# driver_override) is refused with "not claimed"; once its driver_override is
 # rnvme, it binds rnvme (a disk rnvmeXn1 that reads back what was written)
 # while the other controllers stay with nvme. Identical on both NVME_DRIVER
 # settings (it is about the two drivers together).
@@ -20,25 +21,29 @@ for bdf in "${NVME_BDFS[@]}"; do
     for ((i = 0; i < 100; i++)); do [ "$(driver_of "$bdf")" = nvme ] && break; sleep 0.1; done
     [ "$(driver_of "$bdf")" = nvme ] || fail "the C nvme did not bind $bdf"
 done
+# Controller 0 free: loading rnvme offers it to rnvme's probe, which must
+# decline it.
+bdf=${NVME_BDFS[0]} d=/sys/bus/pci/devices/${NVME_BDFS[0]}
+udevadm settle -t 10 2>/dev/null
+echo "$bdf" > "$d/driver/unbind" || fail "cannot unbind $bdf from nvme"
+[ ! -e "$d/driver" ] || fail "$bdf still bound to '$(driver_of "$bdf")' after unbind"
 kmsg_mark
 insmod "$(our_module rnvme)" match_class=0 || fail "insmod rnvme match_class=0 failed"
 bound=$(find /sys/bus/pci/drivers/rnvme -maxdepth 1 -name '0000:*' | wc -l)
 [ "$bound" = 0 ] || fail "rnvme match_class=0 bound $bound device(s) next to nvme"
-for bdf in "${NVME_BDFS[@]}"; do
-    [ "$(driver_of "$bdf")" = nvme ] || fail "$bdf moved from nvme to '$(driver_of "$bdf")' when rnvme was loaded"
+[ ! -e "$d/driver" ] || fail "rnvme match_class=0 took the free controller $bdf at load"
+for other in "${NVME_BDFS[@]:1}"; do
+    [ "$(driver_of "$other")" = nvme ] || fail "$other moved from nvme to '$(driver_of "$other")' when rnvme was loaded"
 done
-log "rnvme match_class=0 loaded next to nvme: no device taken, all ${#NVME_BDFS[@]} still with nvme"
+log "rnvme match_class=0 loaded next to nvme: no device taken ($bdf free, the other $((${#NVME_BDFS[@]} - 1)) with nvme)"
 
-bdf=${NVME_BDFS[0]} d=/sys/bus/pci/devices/${NVME_BDFS[0]}
-udevadm settle -t 10 2>/dev/null
-echo "$bdf" > "$d/driver/unbind" || fail "cannot unbind $bdf from nvme"
 if echo "$bdf" > /sys/bus/pci/drivers/rnvme/bind 2>/dev/null; then
     fail "rnvme match_class=0 accepted $bdf without driver_override"
 fi
 [ ! -e "$d/driver" ] || fail "$bdf is bound to '$(driver_of "$bdf")' after rnvme refused it"
 kmsg_since | grep -qF "$bdf: not claimed: match_class=0 and driver_override is not rnvme" ||
     fail "no 'not claimed' line from rnvme for $bdf"
-log "$bdf unbound from nvme; a manual bind to rnvme without driver_override is refused ('not claimed')"
+log "a manual bind of $bdf to rnvme without driver_override is refused ('not claimed')"
 
 echo rnvme > "$d/driver_override" || fail "cannot set driver_override of $bdf"
 echo "$bdf" > /sys/bus/pci/drivers_probe 2>/dev/null
