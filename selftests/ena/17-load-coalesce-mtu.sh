@@ -10,6 +10,9 @@
 # and SETTLE seconds after it), the kernel log has no report, and both
 # functions carry traffic (and 1472-byte DF pings at the final MTU 1500).
 # Function 1's moderation goes back after the test.
+# Next to iperf3 a 2 MiB random file crosses over TCP again and again
+# in each direction: every transfer both ends completed arrived intact
+# (stress-lib's checked streams), at least one each way.
 . "$(dirname "$0")/ena-lib"
 . "$(dirname "$0")/../stress-lib"
 ena_require_pair
