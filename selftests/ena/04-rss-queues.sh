@@ -2,7 +2,8 @@
 # RSS: 8 parallel TCP flows land on at least 2 RX queues (per-queue ethtool -S
 # counters; iperf3 moved data and the receiver's netdev counted it), and
 # `ethtool -L` changes the channel count while the link is up: the count
-# reads back, and pings pass without loss at 1 channel and back at N.
+# reads back, the device has that many TX and RX queues (the model's
+# status), and pings pass without loss at 1 channel and back at N.
 . "$(dirname "$0")/ena-lib"
 ena_require_pair
 require_cmd iperf3 python3
@@ -32,12 +33,14 @@ done
 
 ena_ns 0 ethtool -L "${ENA_IF[0]}" combined 1 || fail "ethtool -L combined 1 failed"
 [ "$(ena_channels 0)" = 1 ] || fail "${ENA_IF[0]} shows $(ena_channels 0) channels after ethtool -L combined 1"
+ena_assert_model_queues 0 1
 ena_wait_carrier 0 10 || fail "no carrier after ethtool -L combined 1"
 ena_ping_clean 0 "${ENA_V4[1]}" 5
 ena_ns 0 ethtool -L "${ENA_IF[0]}" combined "$ch" || fail "ethtool -L combined $ch failed"
 [ "$(ena_channels 0)" = "$ch" ] || fail "${ENA_IF[0]} shows $(ena_channels 0) channels after ethtool -L combined $ch"
+ena_assert_model_queues 0 "$ch"
 ena_wait_carrier 0 10 || fail "no carrier after ethtool -L"
 ena_ping_clean 0 "${ENA_V4[1]}" 5
-log "ethtool -L 1 and back to $ch while up: read back, pings 5/5 each time"
+log "ethtool -L 1 and back to $ch while up: read back, as many device queues, pings 5/5 each time"
 ena_assert_model_clean
 pass

@@ -46,6 +46,7 @@ set_channels() { # set_channels I N
     ena_ns "$1" ethtool -L "${ENA_IF[$1]}" combined "$2" || fail "ethtool -L ${ENA_IF[$1]} combined $2 failed under load"
     got=$(chan "$1" 2)
     [ "$got" = "$2" ] || fail "${ENA_IF[$1]} has $got channels after -L combined $2"
+    ena_assert_model_queues "$1" "$2"
     ena_wait_carrier "$1" 15 || fail "no carrier on ${ENA_IF[$1]} after -L combined $2"
     stress_change_end
 }
