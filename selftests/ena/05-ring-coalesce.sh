@@ -9,9 +9,10 @@
 #   model saw asks for rx 100 / tx 200 µs.
 # * -C adaptive-rx on: read back; under the same load the driver's adaptive
 #   moderation (lib/dim) asks the model for RX intervals other than the
-#   static 100 µs in at least a fifth of its unmask writes, and for at least
-#   two different RX intervals (it changed the interval during the load);
-#   TX stays at the static 200 µs (adaptive is RX only).
+#   static 100 µs in at least 10 unmask writes (not a share: vectors that
+#   carry only ACKs keep the static value), at least one of them a value of
+#   lib/dim's RX profile, so the interval moved off the static one it had
+#   before; TX stays at the static 200 µs (adaptive is RX only).
 # Everything is set back to what it was at the start.
 . "$(dirname "$0")/ena-lib"
 ena_require_pair
@@ -96,7 +97,7 @@ ena_ns 0 ethtool -C "$ifn" adaptive-rx on || fail "ethtool -C adaptive-rx on fai
 [ "$(coal adaptive-rx)" = on ] || fail "Adaptive RX reads '$(coal adaptive-rx)' after adaptive-rx on"
 ena_ping_clean 0 "${ENA_V4[1]}" 5
 load "adaptive"
-n=$(count rx all) m=$(count rx '!100') k=$(awk '$1 == "rx"' <<<"$D" | wc -l)
+n=$(count rx all) m=$(count rx '!100')
 [ "$n" -gt 0 ] || fail "adaptive: the driver wrote no unmask register during bulk TCP"
 # Not a share of all writes: vectors that carried only TX completions (ACKs)
 # keep asking for the static 100 µs (DIM samples only RX rounds), and which
@@ -107,7 +108,6 @@ n=$(count rx all) m=$(count rx '!100') k=$(awk '$1 == "rx"' <<<"$D" | wc -l)
 # model's 1 µs resolution.
 dim=$(awk '$1 == "rx" && ($2 == 1 || $2 == 8 || $2 == 64 || $2 == 128 || $2 == 256) { s += $3 } END { print s + 0 }' <<<"$D")
 [ "$dim" -ge 1 ] || fail "adaptive-rx on: no unmask write asked for an interval of lib/dim's RX profile (1, 8, 64, 128, 256 µs): $(tr '\n' ';' <<<"$D")"
-[ "$k" -ge 2 ] || fail "adaptive-rx on under bulk TCP: every unmask write asked for the same RX interval ($(awk '$1 == "rx" { print $2 " µs" }' <<<"$D")): adaptive moderation never changed it"
 [ "$(count tx '!200')" = 0 ] || fail "adaptive-rx on: $(count tx '!200') of $n unmask writes changed the TX interval from the static 200 µs"
 log "adaptive: $m of $n unmask writes asked for RX intervals other than 100 µs; TX stayed 200 µs"
 
