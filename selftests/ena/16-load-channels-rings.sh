@@ -76,5 +76,12 @@ stress_ena_traffic_finish "$SETTLE"
 stress_kmsg_check "ethtool -L/-G under load"
 stress_ena_in_service "after the changes"
 log "${#changes[@]} channel/ring changes under iperf3 load: traffic resumed after each, sessions complete, log clean"
+# Sizes and channels back now (not only on exit), read back, so that the
+# model check below covers the restore too.
+stress_restore
+for i in 0 1; do
+    [ "$(chan "$i" 2)" = "${orig[ch$i]}" ] && [ "$(ring "$i" cur)" = "${orig[ring$i]}" ] ||
+        fail "${ENA_IF[$i]} has $(chan "$i" 2) channels, rings $(ring "$i" cur) after restoring ${orig[ch$i]}, ${orig[ring$i]}"
+done
 ena_assert_model_clean
 pass

@@ -40,11 +40,7 @@ stress_restore() {
     for i in 0 1; do
         ena_ns "$i" ip link set "${ENA_IF[$i]}" mtu 1500 2>/dev/null
         IFS=/ read -r a r t <<< "${orig[$i]}"
-        if [ "$a" = on ]; then
-            ena_ns "$i" ethtool -C "${ENA_IF[$i]}" adaptive-rx on 2>/dev/null
-        else
-            ena_ns "$i" ethtool -C "${ENA_IF[$i]}" adaptive-rx off rx-usecs "$r" tx-usecs "$t" 2>/dev/null
-        fi
+        ena_ns "$i" ethtool -C "${ENA_IF[$i]}" adaptive-rx "$a" rx-usecs "$r" tx-usecs "$t" 2>/dev/null
     done
 }
 
@@ -107,5 +103,11 @@ stress_ena_in_service "after the changes"
 ena_ping_clean 0 "${ENA_V4[1]}" 3 -M do -s 1472
 ena_ping_clean 1 "${ENA_V4[0]}" 3 -M do -s 1472
 log "${#changes[@]} MTU/moderation changes under iperf3 load: traffic resumed after each, sessions complete, log clean"
+# Put the moderation back now (not only on exit), so that the model check
+# below covers it, and read it back.
+stress_restore
+for i in 0 1; do
+    [ "$(coal "$i")" = "${orig[$i]}" ] || fail "${ENA_IF[$i]} moderation reads $(coal "$i") after restoring ${orig[$i]}"
+done
 ena_assert_model_clean
 pass
