@@ -4,8 +4,10 @@
 # each) and data is seen arriving on both functions, `rmmod $ENA_DRIVER`
 # returns in time and the driver is cleanly gone: the module is unloaded,
 # no model function has a driver or a netdev left, no ENA netdev remains in
-# the test namespaces, the iperf3 processes (now talking to nothing) can be
-# stopped, and the kernel log has no report. Then the driver is loaded
+# the test namespaces, the functions have no MSI-X vector and no live DMA
+# mapping (DMA-API debug) and the model no IO queue left, the iperf3
+# processes (now talking to nothing) can be stopped, and the kernel log has
+# no report. Then the driver is loaded
 # again and iperf3 both ways completes with no stall (2 s without data).
 . "$(dirname "$0")/ena-lib"
 ENA_RESETS_EXPECTED=all # every probe and removal resets the device
@@ -15,6 +17,9 @@ require_cmd iperf3 python3 ss rmmod timeout
 ena_setup_pair
 
 rx_bytes() { ena_ns "$1" cat "/sys/class/net/${ENA_IF[$1]}/statistics/rx_bytes"; }
+dma_dump=/sys/kernel/debug/dma-api/dump
+mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug || fail "cannot mount debugfs"
+[ -r "$dma_dump" ] || fail "no $dma_dump: this test counts DMA mappings left after rmmod and needs the debug kernel (CONFIG_DMA_API_DEBUG; qemu-test/vm --flavour debug)"
 
 for round in 1 2; do
     stress_kmsg_mark
@@ -38,6 +43,17 @@ for round in 1 2; do
     for ns in "${ENA_NS[@]}"; do
         left=$(ena_netdevs_in "$ns")
         [ -z "$left" ] || fail "round $round: netdev(s) $left still in $ns after rmmod"
+    done
+    # Nothing of the device left either: its vectors, its DMA mappings
+    # (DMA-API debug's list) and the model's IO queues.
+    for f in 0 1; do
+        b=$(ena_bdfs | sed -n "$((f + 1))p")
+        v=(/sys/bus/pci/devices/"$b"/msi_irqs/*)
+        [ ! -e "${v[0]}" ] || fail "round $round: $b still has ${#v[@]} MSI-X vector(s) after rmmod"
+        n=$(grep -c "$b" "$dma_dump")
+        [ "$n" = 0 ] || fail "round $round: $n DMA mapping(s) of $b still live after rmmod: $(grep "$b" "$dma_dump" | head -2)"
+        q=$(ena_model_sq_count "$f")
+        [ "$q" = "0 0" ] || fail "round $round: the model still has TX/RX queues '$q' on function $f after rmmod"
     done
     # iperf3 now talks to nothing: the loops and every iperf3 process must
     # stop on SIGTERM/SIGKILL (one stuck in the kernel would be a leaked
