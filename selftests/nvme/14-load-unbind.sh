@@ -4,7 +4,8 @@
 # blocks with crc32c verify (verify_backlog) on both namespaces of
 # controller 0 and on controller 1; controller 0 is unbound from
 # $NVME_DRIVER (/sys/bus/pci/drivers/$NVME_DRIVER/unbind) while its disks
-# complete I/O. Its disks go away, its fio jobs end with I/O errors (never a
+# complete I/O. Its disks go away, the function keeps no MSI-X vector and
+# no DMA mapping (DMA-API debug), its fio jobs end with I/O errors (never a
 # data mismatch), the job on controller 1 completes with no error, and the
 # kernel log has no report. Bound again (.../bind), controller 0's disks
 # come back, regions written before the unbind read back intact, and a fresh
@@ -37,7 +38,8 @@ for round in 1 2; do
     for d in "${c0[@]}"; do
         [ ! -e "/sys/block/$(basename "$d")" ] || fail "round $round: $d still in /sys/block after the unbind"
     done
-    log "round $round: $bdf unbound from $DRV under I/O; ${c0[*]} gone"
+    stress_assert_released "$bdf" "round $round: after the unbind"
+    log "round $round: $bdf unbound from $DRV under I/O; ${c0[*]} gone, no vector or DMA mapping left"
     stress_fio_wait c0 60
     [ "$FIO_STATUS" != 0 ] || fail "round $round: fio on ${c0[*]} exited 0 although its disks went away"
     grep -qE 'err= *[1-9]' "$STRESS_DIR/fio-c0.out" || { tail -20 "$STRESS_DIR/fio-c0.out"; fail "round $round: fio failed without an I/O error"; }

@@ -4,7 +4,8 @@
 # crc32c verify (verify_backlog) on both namespaces of controller 0 and on
 # controller 1; controller 0's PCI function is removed
 # (/sys/bus/pci/devices/BDF/remove) while its disks complete I/O. The
-# function and its disks go away, its fio jobs end with I/O errors (never a
+# function and its disks go away with no DMA mapping of it left (DMA-API
+# debug), its fio jobs end with I/O errors (never a
 # data mismatch), the job on controller 1 completes with no error, and the
 # kernel log has no report. After /sys/bus/pci/rescan the function is back,
 # bound to $NVME_DRIVER (the only NVMe driver loaded), its disks come back,
@@ -36,7 +37,8 @@ for round in 1 2; do
     for d in "${c0[@]}"; do
         [ ! -e "/sys/block/$(basename "$d")" ] || fail "round $round: $d still in /sys/block after the PCI remove"
     done
-    log "round $round: $bdf removed under I/O; ${c0[*]} gone"
+    stress_assert_released "$bdf" "round $round: after the PCI remove"
+    log "round $round: $bdf removed under I/O; ${c0[*]} gone, no DMA mapping of it left"
     stress_fio_wait c0 60
     [ "$FIO_STATUS" != 0 ] || fail "round $round: fio on ${c0[*]} exited 0 although its disks went away"
     grep -qE 'err= *[1-9]' "$STRESS_DIR/fio-c0.out" || { tail -20 "$STRESS_DIR/fio-c0.out"; fail "round $round: fio failed without an I/O error"; }
