@@ -6,9 +6,13 @@
 # trace shows CC.EN cleared then set again once per reset, the I/O queues
 # created again after each, and I/O commands both before and after each
 # reset; and from the driver's side: rnvme's rnvme_resets counter and its
-# "controller reset done" lines go up by exactly the number of resets, and
-# at least one of them requeued requests that were in flight; the
+# "controller reset done" lines go up by exactly the number of resets; the
 # C driver's controller state is "live" again after each (synchronous) reset.
+# Requeueing is not asserted here: QEMU's controller completes the commands
+# it holds when CC.EN clears (its queue teardown waits for their AIO), so a
+# reset of a healthy controller leaves nothing to requeue (0 in each of 17
+# logged resets); 12-timeout, where throttled reads are still held at the
+# reset, is where rnvme must requeue.
 # C nvme: /sys/class/nvme/nvmeX/reset_controller;
 # rnvme: /sys/bus/pci/devices/BDF/rnvme_reset.
 . "$(dirname "$0")/nvme-lib"
@@ -73,9 +77,7 @@ if [ "$DRV" = rnvme ]; then
     done_lines=$(kmsg_since | grep -cF "$bdf: controller reset done")
     [ "$done_lines" = "$resets" ] ||
         fail "$done_lines 'controller reset done' line(s) in dmesg for $resets resets"
-    # With QD16 in flight at every reset, the requeue path must have run.
     requeued=$(kmsg_since | sed -n "s/.*$bdf: controller reset done; \([0-9]*\) request(s) requeued.*/\1/p" | awk '{ s += $1 } END { print s + 0 }')
-    [ "$requeued" -gt 0 ] || fail "no request was requeued in $resets resets under QD16 I/O: the requeue path never ran"
     log "rnvme: rnvme_resets $count0 -> $count1, $done_lines 'controller reset done' lines, $requeued request(s) requeued in all"
 fi
 kmsg_since | grep -iE "reset|$bdf" | tail -6 | sed 's/^/  dmesg: /'

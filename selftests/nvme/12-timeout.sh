@@ -11,6 +11,8 @@
 # 2. when the aborted command is still not back by the next timeout, reset
 #    the controller (C: "timeout, reset controller"; rnvme: "resetting
 #    controller (I/O timeout)"; QEMU: CC.EN cleared) - after that Abort;
+#    rnvme must requeue requests QEMU still held (its "N request(s)
+#    requeued", N > 0);
 # fio must end within a bounded time with I/O errors, EIO (the commands
 # QEMU completed as "Command Abort Requested"), and afterwards the
 # controller must work: fio write + crc32c verify, no error.
@@ -72,6 +74,15 @@ grep -qE "$reset_re" "$NVME_TMP/kmsg" || fail "no controller reset after the Abo
 stop_at=$(awk '$1 == "pci_nvme_mmio_stopped" {print NR; exit}' "$NVME_TMP/qtrace")
 [ -n "$stop_at" ] || fail "QEMU never saw CC.EN cleared: the controller was not reset"
 [ "$stop_at" -gt "$abort_at" ] || fail "QEMU saw CC.EN cleared (line $stop_at) before the first Abort (line $abort_at)"
+if [ "$DRV" = rnvme ]; then
+    # The throttled reads QEMU still held at the reset must come back through
+    # rnvme's requeue path (the path 08's resets of a healthy controller never
+    # reach).
+    requeued=$(sed -n "s/.*$bdf: controller reset done; \([0-9]*\) request(s) requeued.*/\1/p" "$NVME_TMP/kmsg" |
+        awk '{ s += $1 } END { print s + 0 }')
+    [ "$requeued" -gt 0 ] || fail "no request was requeued by the timeout reset(s): the requeue path never ran"
+    log "rnvme requeued $requeued request(s) in the timeout reset(s)"
+fi
 log "reset after the Abort: dmesg '$(grep -m1 -E "$reset_re" "$NVME_TMP/kmsg" | sed 's/^\[[^]]*\] //')'; QEMU CC.EN cleared at trace line $stop_at"
 
 # 3. fio got EIO.
