@@ -1181,7 +1181,11 @@ impl pci::Driver for Rnvme {
             6 => writeln!(
                 out,
                 "{}",
-                this.ctrl.tagset.data().poll_round_max.load(Ordering::Relaxed)
+                this.ctrl
+                    .tagset
+                    .data()
+                    .poll_round_max
+                    .load(Ordering::Relaxed)
             ),
             _ => return Err(EINVAL),
         };
