@@ -17,6 +17,13 @@ require_cmd python3 numfmt timeout
 nvme_load
 bdf=${NVME_BDFS[0]}
 other=nvme; [ "$DRV" = nvme ] && other=rnvme
+# On a failure between the remove and the rescan, the function is brought
+# back for the tests that follow in the same guest (stress-lib's exit trap).
+stress_restore() {
+    [ -e "/sys/bus/pci/devices/$bdf" ] && return 0
+    echo 1 > /sys/bus/pci/rescan
+    wait_for_path "/sys/bus/pci/devices/$bdf/driver" 15 || echo "# $bdf not back with a driver after the rescan"
+}
 
 for round in 1 2; do
     read -ra c0 <<< "${CTRL_DISKS[0]}"
