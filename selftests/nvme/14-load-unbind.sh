@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # rfl-timeout: 900
 # Unbind and bind through sysfs under I/O, twice: fio writes random 4k
-# blocks with crc32c verify (verify_backlog) on both namespaces of
-# controller 0 and on controller 1; controller 0 is unbound from
+# blocks on both namespaces of controller 0 and, with crc32c verify
+# (verify_backlog), on controller 1; controller 0 is unbound from
 # $NVME_DRIVER (/sys/bus/pci/drivers/$NVME_DRIVER/unbind) while its disks
 # complete I/O. Its disks go away, the function keeps no MSI-X vector and
-# no DMA mapping (DMA-API debug), its fio jobs end with I/O errors (never a
-# data mismatch), the job on controller 1 completes with no error, and the
+# no DMA mapping (DMA-API debug), its fio jobs end with I/O errors, the job
+# on controller 1 completes with no error and no mismatch, and the
 # kernel log has no report. Bound again (.../bind), controller 0's disks
 # come back, regions written before the unbind read back intact, and a fresh
 # write + verify pass has no error.
@@ -23,13 +23,17 @@ for round in 1 2; do
     [ ${#c0[@]} -ge 2 ] || fail "controller 0 needs 2 namespaces (qemu-test/vm --nvme=1G,ns=2 ...)"
     for d in "${c0[@]}"; do stress_region_write "$d" $((200 + round * 16))M 8M; done
     stress_kmsg_mark
-    common=(--ioengine=libaio --direct=1 --bs=4k --rw=randwrite --iodepth=16 --offset=512M
-            --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_backlog=256 --verify_dump=1)
+    # Controller 0's jobs write only: once its disks are gone (capacity 0) a
+    # read returns 0 bytes, which fio takes as a completed read and verifies
+    # a stale buffer: 'bad header offset' mismatches with the C driver and
+    # rnvme alike. What controller 0 wrote is checked by the regions below.
+    common=(--ioengine=libaio --direct=1 --bs=4k --rw=randwrite --iodepth=16 --offset=512M)
+    verify=(--verify=crc32c --do_verify=1 --verify_fatal=1 --verify_backlog=256 --verify_dump=1)
     # Controller 0's jobs are large enough to be running at the unbind; the
     # one on controller 1 is sized to finish in the test's time.
     stress_fio_start c0 "${common[@]}" --size=32M \
         --name="$(basename "${c0[0]}")" --filename="${c0[0]}" --name="$(basename "${c0[1]}")" --filename="${c0[1]}"
-    stress_fio_start c1 "${common[@]}" --size=4M --name="$(basename "${c1[0]}")" --filename="${c1[0]}"
+    stress_fio_start c1 "${common[@]}" "${verify[@]}" --size=4M --name="$(basename "${c1[0]}")" --filename="${c1[0]}"
     sleep 3
     stress_disk_busy "${c0[0]}"
     stress_fio_running c0 || fail "round $round: fio ended before the unbind (make it larger)"
@@ -43,8 +47,7 @@ for round in 1 2; do
     stress_fio_wait c0 60
     [ "$FIO_STATUS" != 0 ] || fail "round $round: fio on ${c0[*]} exited 0 although its disks went away"
     grep -qE 'err= *[1-9]' "$STRESS_DIR/fio-c0.out" || { tail -20 "$STRESS_DIR/fio-c0.out"; fail "round $round: fio failed without an I/O error"; }
-    [ -z "$(stress_fio_mismatches c0)" ] || fail "round $round: data mismatch: $(stress_fio_mismatches c0 | head -2)"
-    log "round $round: fio on ${c0[*]} ended with I/O errors ($(grep -oE 'err= *[0-9]+' "$STRESS_DIR/fio-c0.out" | sort | uniq -c | tr -s ' \n' ' ')), no mismatch"
+    log "round $round: fio on ${c0[*]} ended with I/O errors ($(grep -oE 'err= *[0-9]+' "$STRESS_DIR/fio-c0.out" | sort | uniq -c | tr -s ' \n' ' '))"
     stress_fio_wait c1 120
     stress_fio_ok c1
     log "round $round: fio on ${c1[0]} (controller 1) completed with no error"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # rfl-timeout: 900
-# PCI remove and rescan under I/O, twice: fio writes random 4k blocks with
-# crc32c verify (verify_backlog) on both namespaces of controller 0 and on
-# controller 1; controller 0's PCI function is removed
+# PCI remove and rescan under I/O, twice: fio writes random 4k blocks on
+# both namespaces of controller 0 and, with crc32c verify (verify_backlog),
+# on controller 1; controller 0's PCI function is removed
 # (/sys/bus/pci/devices/BDF/remove) while its disks complete I/O. The
 # function and its disks go away with no DMA mapping of it left (DMA-API
-# debug), its fio jobs end with I/O errors (never a
-# data mismatch), the job on controller 1 completes with no error, and the
+# debug), its fio jobs end with I/O errors, the job on controller 1
+# completes with no error and no mismatch, and the
 # kernel log has no report. After /sys/bus/pci/rescan the function is back,
 # bound to $NVME_DRIVER (the only NVMe driver loaded), its disks come back,
 # regions written before the removal read back intact, and a fresh write +
@@ -31,11 +31,15 @@ for round in 1 2; do
     [ ${#c0[@]} -ge 2 ] || fail "controller 0 needs 2 namespaces (qemu-test/vm --nvme=1G,ns=2 ...)"
     for d in "${c0[@]}"; do stress_region_write "$d" $((300 + round * 16))M 8M; done
     stress_kmsg_mark
-    common=(--ioengine=libaio --direct=1 --bs=4k --rw=randwrite --iodepth=16 --offset=512M
-            --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_backlog=256 --verify_dump=1)
+    # Controller 0's jobs write only: once its disks are gone (capacity 0) a
+    # read returns 0 bytes, which fio takes as a completed read and verifies
+    # a stale buffer: 'bad header offset' mismatches with the C driver and
+    # rnvme alike. What controller 0 wrote is checked by the regions below.
+    common=(--ioengine=libaio --direct=1 --bs=4k --rw=randwrite --iodepth=16 --offset=512M)
+    verify=(--verify=crc32c --do_verify=1 --verify_fatal=1 --verify_backlog=256 --verify_dump=1)
     stress_fio_start c0 "${common[@]}" --size=32M \
         --name="$(basename "${c0[0]}")" --filename="${c0[0]}" --name="$(basename "${c0[1]}")" --filename="${c0[1]}"
-    stress_fio_start c1 "${common[@]}" --size=4M --name="$(basename "${c1[0]}")" --filename="${c1[0]}"
+    stress_fio_start c1 "${common[@]}" "${verify[@]}" --size=4M --name="$(basename "${c1[0]}")" --filename="${c1[0]}"
     sleep 3
     stress_disk_busy "${c0[0]}"
     stress_fio_running c0 || fail "round $round: fio ended before the removal (make it larger)"
@@ -49,8 +53,7 @@ for round in 1 2; do
     stress_fio_wait c0 60
     [ "$FIO_STATUS" != 0 ] || fail "round $round: fio on ${c0[*]} exited 0 although its disks went away"
     grep -qE 'err= *[1-9]' "$STRESS_DIR/fio-c0.out" || { tail -20 "$STRESS_DIR/fio-c0.out"; fail "round $round: fio failed without an I/O error"; }
-    [ -z "$(stress_fio_mismatches c0)" ] || fail "round $round: data mismatch: $(stress_fio_mismatches c0 | head -2)"
-    log "round $round: fio on ${c0[*]} ended with I/O errors ($(grep -oE 'err= *[0-9]+' "$STRESS_DIR/fio-c0.out" | sort | uniq -c | tr -s ' \n' ' ')), no mismatch"
+    log "round $round: fio on ${c0[*]} ended with I/O errors ($(grep -oE 'err= *[0-9]+' "$STRESS_DIR/fio-c0.out" | sort | uniq -c | tr -s ' \n' ' '))"
     stress_fio_wait c1 120
     stress_fio_ok c1
     log "round $round: fio on ${c1[0]} (controller 1) completed with no error"
