@@ -53,6 +53,11 @@ for round in 1 2; do
     # stop on SIGTERM/SIGKILL (one stuck in the kernel would be a leaked
     # reference).
     touch "$STRESS_DIR/ab.stop" "$STRESS_DIR/ba.stop"
+    # The loops first, so that none starts a process after the list is read.
+    for p in "${STRESS_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${STRESS_PIDS[@]}"; do
+        for _ in $(seq 50); do stress_alive "$p" || break; sleep 0.1; done
+    done
     procs=("${STRESS_PIDS[@]}" $(cat "$STRESS_DIR/pids"))
     for p in "${procs[@]}"; do kill "$p" 2>/dev/null; done
     sleep 1
