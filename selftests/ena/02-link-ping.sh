@@ -6,12 +6,7 @@
 ena_require_pair
 require_cmd ping
 ena_setup_pair
-# Error counters from here on: an earlier test in the same boot may have
-# moved them on purpose (a fault test), and the driver keeps them loaded.
-declare -A err0
-for i in 0 1; do
-    for c in rx_bad_req_id tx_bad_req_id; do err0[$i.$c]=$(ena_stat_sum "$i" "$c"); done
-done
+for i in 0 1; do ena_stats_mark "$i" rx_bad_req_id tx_bad_req_id; done
 log "carrier up on ${ENA_IF[0]} (${ENA_NS[0]}) and ${ENA_IF[1]} (${ENA_NS[1]})"
 for i in 0 1; do
     ena_ns "$i" ip -6 addr show dev "${ENA_IF[$i]}" | grep -q "${ENA_V6[$i]}" ||
@@ -26,11 +21,6 @@ log "IPv6 ping both ways: 5/5"
 ena_ping_clean 0 "${ENA_V4[1]}" 3 -s 1400
 ena_ping_clean 1 "${ENA_V6[0]}" 3 -s 1400
 log "1400-byte pings (v4 a -> b, v6 b -> a): 3/3"
-for i in 0 1; do
-    for c in rx_bad_req_id tx_bad_req_id; do
-        v=$(ena_stat_sum "$i" "$c")
-        [ "$v" = "${err0[$i.$c]}" ] || fail "${ENA_IF[$i]}: $c (all queues) went ${err0[$i.$c]} -> $v during this test"
-    done
-done
+ena_assert_stats_unchanged "the pings"
 ena_assert_model_clean
 pass
