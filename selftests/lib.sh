@@ -68,6 +68,17 @@ rfl_nap() {
 }
 exec {RFL_NAP_FD}<> <(:)
 
+# rfl_wait_exit PID SECS: waits by the clock, without forking, until
+# process PID has ended; returns 1 if it still runs after SECS. (A count of
+# "sleep 0.1" polls is no clock: under load a fork took ~4 s.)
+rfl_wait_exit() {
+    local end=$((SECONDS + $2))
+    while kill -0 "$1" 2>/dev/null; do
+        [ "$SECONDS" -lt "$end" ] || return 1
+        rfl_nap 0.1
+    done
+}
+
 # Kernel log lines since the last `kmsg_mark`.
 kmsg_mark() { KMSG_MARK=$(dmesg | wc -l); }
 kmsg_since() { dmesg | tail -n +"$((KMSG_MARK + 1))"; }
