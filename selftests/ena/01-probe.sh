@@ -5,6 +5,9 @@
 # names the driver; no errors logged. Functions the
 # driver already holds (an earlier test, or a boot-time load) are unbound
 # first, so the probe asserted here happens during this test.
+# The driver reads registers the way the function asks (the model counts
+# both ways): with PCI revision 0 (the model's --readless) only through the
+# read-less protocol, never a BAR0 load; otherwise by plain loads.
 . "$(dirname "$0")/ena-lib"
 ena_require_pair
 for b in $(ena_bdfs); do
@@ -12,6 +15,11 @@ for b in $(ena_bdfs); do
         echo "$b" > "/sys/bus/pci/drivers/$DRV/unbind" || fail "cannot unbind $b from $DRV to probe it again"
         log "$b was bound to $DRV already: unbound, probing again"
     fi
+done
+declare -A direct0 readless0
+for f in 0 1; do
+    direct0[$f]=$(ena_model_counter "$f" reg_reads_direct)
+    readless0[$f]=$(ena_model_counter "$f" reg_reads_readless)
 done
 kmsg_mark
 ena_load
@@ -35,6 +43,21 @@ for i in 0 1; do
         [ "$kind" = msix ] || fail "$ifn's vector $(basename "$v") is '$kind', not MSI-X"
     done
     log "$ifn: MAC $mac, $nq queue pair(s), ${#vecs[@]} MSI-X vectors, driver $drv"
+done
+f=0
+for b in $(ena_bdfs); do
+    read -r rev < "/sys/bus/pci/devices/$b/revision"
+    d=$(( $(ena_model_counter "$f" reg_reads_direct) - direct0[$f] ))
+    r=$(( $(ena_model_counter "$f" reg_reads_readless) - readless0[$f] ))
+    log "function $f (revision $rev): $d direct BAR0 register reads, $r read-less ones"
+    if (( rev & 1 )); then
+        [ "$d" -gt 0 ] || fail "function $f: the probe made no direct register read with MMIO reads enabled"
+        [ "$r" = 0 ] || fail "function $f: $DRV used the read-less protocol $r times with MMIO reads enabled (revision $rev)"
+    else
+        [ "$r" -gt 0 ] || fail "function $f: no read-less register read during a probe in read-less mode (revision $rev)"
+        [ "$d" = 0 ] || fail "function $f: $DRV made $d direct BAR0 register reads in read-less mode (revision $rev)"
+    fi
+    f=$((f + 1))
 done
 if kmsg_since | grep -iE "$DRV.*(fail|error|timeout|reset)"; then
     fail "the $DRV driver logged errors during probe"

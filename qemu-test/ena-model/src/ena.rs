@@ -169,6 +169,11 @@ pub struct Stats {
     /// RX packets whose L4 checksum the device verified, and the bad ones.
     pub rx_csum_checked: u64,
     pub rx_csum_bad: u64,
+    /// Register reads the driver made by a BAR0 load, and through the
+    /// read-less protocol (MMIO_REG_READ): with `--readless` a driver that
+    /// honours the mode makes none of the first kind.
+    pub reg_reads_direct: u64,
+    pub reg_reads_readless: u64,
 }
 
 /// How often each distinct interval value was asked for in unmask-register
@@ -495,6 +500,13 @@ impl Ena {
 
     // ---- registers ---------------------------------------------------------
 
+    /// A register read by the driver's load from BAR0 (counted; the
+    /// read-less path and the model's own reads use `mmio_read`).
+    pub fn bar_read(&mut self, off: u64) -> u32 {
+        self.stats.reg_reads_direct += 1;
+        self.mmio_read(off)
+    }
+
     pub fn mmio_read(&mut self, off: u64) -> u32 {
         match off {
             REG_VERSION => 0x0000_0200,
@@ -562,6 +574,7 @@ impl Ena {
             self.guest_error("read-less request with no response buffer".into());
             return;
         }
+        self.stats.reg_reads_readless += 1;
         let v = self.mmio_read(off);
         let mut b = [0u8; 8];
         put16(&mut b, 0, req_id);
@@ -1785,7 +1798,8 @@ impl Ena {
             "{}: link {} tx {} pkts {} B, rx {} pkts {} B, drops rx {} tx {}, irqs {}, \
              admin {}, guest_errors {}, dma_errors {}, resets {} (last reason {}), dma maps {}\n\
              \x20 reset reasons:{}\n\
-             \x20 offload: tx_csum {} (partial {}), tso {} pkts -> {} segs, rx_csum checked {} bad {}\n",
+             \x20 offload: tx_csum {} (partial {}), tso {} pkts -> {} segs, rx_csum checked {} bad {}\n\
+             \x20 register reads: direct {}, read-less {}\n",
             self.cfg.name,
             if self.link_up { "up" } else { "down" },
             s.tx_pkts,
@@ -1814,6 +1828,8 @@ impl Ena {
             s.tso_segs,
             s.rx_csum_checked,
             s.rx_csum_bad,
+            s.reg_reads_direct,
+            s.reg_reads_readless,
         );
         // IO vectors (vector v serves queue pair v - 1): interrupts fired and
         // the moderation intervals (device units; the model advertises a

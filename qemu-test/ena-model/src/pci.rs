@@ -104,7 +104,7 @@ impl Function {
                     );
                     data.fill(0xff);
                 } else {
-                    data.copy_from_slice(&self.ena.mmio_read(off).to_le_bytes());
+                    data.copy_from_slice(&self.ena.bar_read(off).to_le_bytes());
                 }
             }
             // MSI-X table (emulated by QEMU) and PBA: nothing pending to report.

@@ -2,7 +2,8 @@
 # Read-less register reads: with the model started with --ena-opt --readless
 # (PCI revision 0, every register read answered through the DMA read-response
 # buffer), both functions probe on $ENA_DRIVER (01-probe) and carry traffic
-# (02-link-ping), and the functions really are in read-less mode (revision 0).
+# (02-link-ping), and the functions really are in read-less mode (revision 0;
+# 01-probe asserts that the driver read registers only the read-less way).
 # Run with: qemu-test/ena-vm --ena=pair --ena-opt --readless -- \
 #           env ENA_DRIVER=ena|rena selftests/run.sh ena/readless
 . "$(dirname "$0")/../ena-lib"
