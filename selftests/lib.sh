@@ -68,21 +68,26 @@ rfl_nap() {
 }
 exec {RFL_NAP_FD}<> <(:)
 
-# True if process PID exists and is not a zombie (a killed child of this
-# shell stays a zombie, which kill -0 still finds, until it is waited for).
-# Shell builtins only: under iperf3 load a fork took ~4 s on a debug guest.
+# True if process PID exists and one of its threads is not a zombie (a
+# killed child of this shell stays a zombie, which kill -0 still finds, until
+# it is waited for; a leader that exited shows Z while another thread may be
+# stuck in the kernel). Shell builtins only: under iperf3 load a fork took
+# ~4 s on a debug guest.
 rfl_alive() {
-    local l
-    { read -r l < "/proc/$1/stat"; } 2>/dev/null || return 1
-    l=${l##*) }
-    [ -n "$l" ] && [ "${l%% *}" != Z ]
+    local t l
+    for t in /proc/"$1"/task/*/stat; do
+        { read -r l < "$t"; } 2>/dev/null || continue
+        l=${l##*) }
+        [ -n "$l" ] && [ "${l%% *}" != Z ] && return 0
+    done
+    return 1
 }
 
 # rfl_wait_exit PID SECS: waits by the clock, without forking, until
 # process PID has ended (rfl_alive); returns 1 if it still runs after SECS.
 # (A count of "sleep 0.1" polls is no clock: under load a fork took ~4 s.)
 rfl_wait_exit() {
-    local end=$((SECONDS + $2))
+    local end=$((SECONDS + $2 + 1)) # SECONDS counts whole seconds
     while rfl_alive "$1"; do
         [ "$SECONDS" -lt "$end" ] || return 1
         rfl_nap 0.1

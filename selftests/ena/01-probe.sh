@@ -2,20 +2,16 @@
 # $ENA_DRIVER (the unmodified C ena, or rena) probes both functions of the
 # model: reset, admin queue, features, MSI-X (one vector per queue pair and
 # one for management), netdev registered with the model's MAC; ethtool -i
-# names the driver; no errors logged. Functions the
-# driver already holds (an earlier test, or a boot-time load) are unbound
-# first, so the probe asserted here happens during this test.
+# names the driver; no errors logged. Functions a driver already holds (an
+# earlier test, or a boot-time load of either driver) are unbound first, so
+# the probe asserted here happens during this test, and no other driver's
+# register reads fall between the model's counts below.
 # The driver reads registers the way the function asks (the model counts
 # both ways): with PCI revision 0 (the model's --readless) only through the
 # read-less protocol, never a BAR0 load; otherwise by plain loads.
 . "$(dirname "$0")/ena-lib"
 ena_require_pair
-for b in $(ena_bdfs); do
-    if [ "$(basename "$(readlink "/sys/bus/pci/devices/$b/driver" 2>/dev/null)")" = "$DRV" ]; then
-        echo "$b" > "/sys/bus/pci/drivers/$DRV/unbind" || fail "cannot unbind $b from $DRV to probe it again"
-        log "$b was bound to $DRV already: unbound, probing again"
-    fi
-done
+ena_unbind_all
 declare -A direct0 readless0
 for f in 0 1; do
     direct0[$f]=$(ena_model_counter "$f" reg_reads_direct)

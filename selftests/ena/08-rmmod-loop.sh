@@ -27,9 +27,7 @@ model_queues() {
 }
 
 # Start: no driver on the functions, $DRV out, the test netns empty.
-for b in "${bdfs[@]}"; do
-    [ -e "/sys/bus/pci/devices/$b/driver" ] && { echo "$b" > "/sys/bus/pci/devices/$b/driver/unbind" || fail "cannot unbind $b"; }
-done
+ena_unbind_all
 [ -d "/sys/module/$DRV" ] && { rmmod "$DRV" || fail "$DRV is loaded and does not unload"; }
 for ns in "${ENA_NS[@]}"; do
     ip netns del "$ns" 2>/dev/null

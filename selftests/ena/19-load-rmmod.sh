@@ -20,6 +20,9 @@ ENA_RESETS_EXPECTED=all # every probe and removal resets the device
 ena_require_pair
 require_cmd iperf3 python3 ss rmmod timeout
 mapfile -t bdfs < <(ena_bdfs)
+# Start with no driver on the functions (a boot-time load of the other
+# driver included) and $DRV out.
+ena_unbind_all
 ena_unload || fail "$DRV does not unload before the test"
 # The namespaces exist from the start (leak_state lists them).
 for ns in "${ENA_NS[@]}"; do
