@@ -224,10 +224,19 @@ fn readless_register_read() {
     assert_eq!(le16(&r, 2) as u64, REG_CAPS);
     assert_eq!(le32(&r, 4), d.e.mmio_read(REG_CAPS));
     // Counted apart: one read-less request, no load from BAR0 yet.
-    assert_eq!((d.e.stats.reg_reads_direct, d.e.stats.reg_reads_readless), (0, 1));
+    assert_eq!(
+        (d.e.stats.reg_reads_direct, d.e.stats.reg_reads_readless),
+        (0, 1)
+    );
     assert_eq!(d.e.bar_read(REG_CAPS), le32(&r, 4));
-    assert_eq!((d.e.stats.reg_reads_direct, d.e.stats.reg_reads_readless), (1, 1));
-    assert!(d.e.summary().contains("register reads: direct 1, read-less 1"));
+    assert_eq!(
+        (d.e.stats.reg_reads_direct, d.e.stats.reg_reads_readless),
+        (1, 1)
+    );
+    assert!(
+        d.e.summary()
+            .contains("register reads: direct 1, read-less 1")
+    );
     // No response buffer: nothing is written and nothing breaks.
     d.e.mmio_write(REG_MMIO_RESP_LO, 0);
     d.e.mmio_write(REG_MMIO_REG_READ, 0x0008_0001);
