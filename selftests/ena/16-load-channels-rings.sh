@@ -69,7 +69,7 @@ changes=(
     "set_channels 1 $maxch"
 )
 stress_kmsg_mark
-log "iperf3 both ways in ${STRESS_SEG} s sessions; ${#changes[@]} changes, each followed by $STRESS_SETTLED s of traffic after a settle of $SETTLE s"
+log "iperf3 both ways in ${STRESS_SEG} s sessions; ${#changes[@]} changes, each followed by $STRESS_SETTLED_KIB KiB of data each way after a settle of $SETTLE s"
 stress_ena_traffic_start
 stress_run_changes "$SETTLE" "${changes[@]}"
 stress_ena_traffic_finish "$SETTLE"

@@ -88,7 +88,7 @@ changes=(
 for i in 0 1; do ena_ns "$i" ip link set "${ENA_IF[$i]}" mtu 9000 || fail "MTU 9000 refused on ${ENA_IF[$i]}"; done
 for i in 0 1; do ena_wait_carrier "$i" 15 || fail "no carrier on ${ENA_IF[$i]} at MTU 9000"; done
 stress_kmsg_mark
-log "iperf3 both ways in ${STRESS_SEG} s sessions from MTU 9000; ${#changes[@]} changes, each followed by $STRESS_SETTLED s of traffic after a settle of $SETTLE s"
+log "iperf3 both ways in ${STRESS_SEG} s sessions from MTU 9000; ${#changes[@]} changes, each followed by $STRESS_SETTLED_KIB KiB of data each way after a settle of $SETTLE s"
 rxb=$(ena_ns 1 cat "/sys/class/net/${ENA_IF[1]}/statistics/rx_bytes")
 rxp=$(ena_ns 1 cat "/sys/class/net/${ENA_IF[1]}/statistics/rx_packets")
 stress_ena_traffic_start

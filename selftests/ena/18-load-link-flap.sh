@@ -84,7 +84,7 @@ admin_rapid() { # 3 quick ip link down/up on function 0
 
 changes=("model_flap 0" "model_flap 1" "admin_flap 0" "admin_flap 1" "model_rapid" "admin_rapid")
 stress_kmsg_mark
-log "iperf3 both ways in ${STRESS_SEG} s sessions; ${#changes[@]} flaps, each followed by $STRESS_SETTLED s of traffic after a settle of $SETTLE s"
+log "iperf3 both ways in ${STRESS_SEG} s sessions; ${#changes[@]} flaps, each followed by $STRESS_SETTLED_KIB KiB of data each way after a settle of $SETTLE s"
 stress_ena_traffic_start
 stress_run_changes "$SETTLE" "${changes[@]}"
 stress_ena_traffic_finish "$SETTLE"
