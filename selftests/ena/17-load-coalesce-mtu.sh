@@ -101,9 +101,9 @@ drxp=$(( $(ena_ns 1 cat "/sys/class/net/${ENA_IF[1]}/statistics/rx_packets") - r
 # other direction's ACKs and a loaded guest's partial segments pull it down,
 # 1108 to 4756 B seen.)
 log "first seconds at MTU 9000: average RX frame $((drxb / drxp)) B on ${ENA_IF[1]}"
-# (Polled for 20 s: a session's data may start seconds after its launch.)
+# (Polled for 60 s: each look is two forks, ~4 s each under load.)
 for i in 0 1; do
-    end=$((SECONDS + 21))
+    end=$((SECONDS + 61))
     while :; do
         # Every TCP socket of the netns (the test's own: iperf3 and the
         # checked stream; no address filter, which would miss the iperf3
@@ -111,7 +111,7 @@ for i in 0 1; do
         mss=$(ena_ns "$i" ss -tin | grep -oE 'rcvmss:[0-9]+' | sort -t: -k2 -n | tail -1)
         [ "${mss#rcvmss:}" -gt 1460 ] 2>/dev/null && break
         [ "$SECONDS" -lt "$end" ] ||
-            fail "no TCP socket in ${ENA_NS[$i]} received a segment above 1460 B in 20 s at MTU 9000 (largest: ${mss:-no socket}): no jumbo frame arrived"
+            fail "no TCP socket in ${ENA_NS[$i]} received a segment above 1460 B in 60 s at MTU 9000 (largest: ${mss:-no socket}): no jumbo frame arrived"
         rfl_nap 1
     done
     log "largest TCP segment received in ${ENA_NS[$i]}: $mss"
