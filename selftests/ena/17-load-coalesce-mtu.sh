@@ -95,9 +95,9 @@ stress_ena_traffic_start
 drxb=$(( $(ena_ns 1 cat "/sys/class/net/${ENA_IF[1]}/statistics/rx_bytes") - rxb ))
 drxp=$(( $(ena_ns 1 cat "/sys/class/net/${ENA_IF[1]}/statistics/rx_packets") - rxp ))
 [ "$drxp" -gt 0 ] || fail "no packet received in the first seconds of iperf3"
-# Jumbo segments arrived, each way: a TCP socket's rcvmss is the largest
-# segment it has received (GRO keeps the wire segment size), and above 1460
-# only a jumbo frame carries it. (The average frame size is only logged: the
+# Jumbo segments arrived, each way: a TCP socket's rcvmss starts at 536 at
+# most and grows only to the size of a segment it received (GRO keeps the
+# wire segment size), and above 1460 only a jumbo frame carries one. (The average frame size is only logged: the
 # other direction's ACKs and a loaded guest's partial segments pull it down,
 # 1108 to 4756 B seen.)
 log "first seconds at MTU 9000: average RX frame $((drxb / drxp)) B on ${ENA_IF[1]}"
