@@ -4,7 +4,7 @@
 # test while `ethtool -L` (channel count: 1, then back to the maximum) and
 # `ethtool -G` (ring sizes 256 and 512) change on one function, then on the
 # other. Each change reads back; afterwards every iperf3 session completed,
-# the receivers' traffic never stalled (2 s without data) outside the change windows (a
+# the receivers' traffic never stalled (STRESS_STALL_S, 5 s, without data) outside the change windows (a
 # change and SETTLE seconds after it), the kernel log has no report, and
 # both functions carry traffic. Ring sizes go back after the test.
 # Next to iperf3 a 2 MiB random file crosses over TCP again and again

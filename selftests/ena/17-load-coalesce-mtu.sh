@@ -7,7 +7,7 @@
 # moderation changes on one function, then the other (`ethtool -C`:
 # adaptive-rx off with static rx/tx-usecs, adaptive-rx back on). Each
 # change reads back; afterwards every iperf3 session completed, the
-# receivers' traffic never stalled (2 s without data) outside the change windows (a change
+# receivers' traffic never stalled (STRESS_STALL_S, 5 s, without data) outside the change windows (a change
 # and SETTLE seconds after it), the kernel log has no report, and both
 # functions carry traffic (and 1472-byte DF pings at the final MTU 1500).
 # Function 1's moderation goes back after the test.

@@ -8,7 +8,7 @@
 # link down/up on both functions 0.3 s apart, each one seen: the carrier
 # went down 3 times on each; 3 ip link down/up).
 # Afterwards both iperf3 sessions completed, the receivers' traffic never
-# stalled (2 s without data) outside the change windows (a flap and SETTLE seconds
+# stalled (STRESS_STALL_S, 5 s, without data) outside the change windows (a flap and SETTLE seconds
 # after it), the kernel log has no report, and both functions carry traffic.
 # Next to iperf3 a 2 MiB random file crosses over TCP again and again
 # in each direction: every transfer both ends completed arrived intact

@@ -8,7 +8,7 @@
 # mapping (DMA-API debug) and the model no IO queue left, the iperf3
 # processes (now talking to nothing) can be stopped, and the kernel log has
 # no report. Then the driver is loaded
-# again and iperf3 both ways completes with no stall (2 s without data).
+# again and iperf3 both ways completes with no stall (STRESS_STALL_S, 5 s, without data).
 # Leak accounting (selftests/leak-lib) from a start with the driver out:
 # after each removal under load IRQ vectors, netdevs, gendisks and DMA-API
 # entries are back to their start values, and after a last plain rmmod
