@@ -174,6 +174,9 @@ pub struct Stats {
     /// honours the mode makes none of the first kind.
     pub reg_reads_direct: u64,
     pub reg_reads_readless: u64,
+    /// RX frames delivered to the driver longer than any a 1500-byte MTU
+    /// allows (1514 B without FCS): proof that jumbo frames crossed.
+    pub rx_jumbo: u64,
 }
 
 /// How often each distinct interval value was asked for in unmask-register
@@ -1778,6 +1781,9 @@ impl Ena {
         }
         self.stats.rx_pkts += 1;
         self.stats.rx_bytes += frame.len() as u64;
+        if frame.len() > 1514 {
+            self.stats.rx_jumbo += 1;
+        }
         RxOutcome::Done
     }
 
@@ -1799,7 +1805,8 @@ impl Ena {
              admin {}, guest_errors {}, dma_errors {}, resets {} (last reason {}), dma maps {}\n\
              \x20 reset reasons:{}\n\
              \x20 offload: tx_csum {} (partial {}), tso {} pkts -> {} segs, rx_csum checked {} bad {}\n\
-             \x20 register reads: direct {}, read-less {}\n",
+             \x20 register reads: direct {}, read-less {}\n\
+             \x20 rx frames over 1514 B: {}\n",
             self.cfg.name,
             if self.link_up { "up" } else { "down" },
             s.tx_pkts,
@@ -1830,6 +1837,7 @@ impl Ena {
             s.rx_csum_bad,
             s.reg_reads_direct,
             s.reg_reads_readless,
+            s.rx_jumbo,
         );
         // IO vectors (vector v serves queue pair v - 1): interrupts fired and
         // the moderation intervals (device units; the model advertises a

@@ -587,6 +587,13 @@ fn multi_buffer_rx_and_backlog() {
         "3 buffers of 1024 carry {} bytes",
         f.len()
     );
+    assert_eq!(
+        p.b.e.stats.rx_jumbo,
+        1,
+        "a {}-byte frame is a jumbo one",
+        f.len()
+    );
+    assert!(p.b.e.summary().contains("rx frames over 1514 B: 1\n"));
 }
 
 #[test]
