@@ -99,7 +99,7 @@ for f in 0 1; do j0[$f]=$(ena_model_counter "$f" rx_jumbo); done
 stress_ena_traffic_start
 for f in 0 1; do
     j=$(( $(ena_model_counter "$f" rx_jumbo) - j0[$f] ))
-    log "first 1 MiB each way at MTU 9000: the model delivered $j frames over 1514 B to function $f"
+    log "first $STRESS_SETTLED_KIB KiB each way at MTU 9000: the model delivered $j frames over 1514 B to function $f"
     [ "$j" -gt 0 ] || fail "no frame over 1514 B reached function $f at MTU 9000: the flows do not use jumbo frames"
 done
 stress_run_changes "$SETTLE" "${changes[@]}"

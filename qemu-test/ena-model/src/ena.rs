@@ -174,8 +174,8 @@ pub struct Stats {
     /// honours the mode makes none of the first kind.
     pub reg_reads_direct: u64,
     pub reg_reads_readless: u64,
-    /// RX frames delivered to the driver longer than any a 1500-byte MTU
-    /// allows (1514 B without FCS): proof that jumbo frames crossed.
+    /// RX frames delivered to the driver over 1514 B (an untagged frame
+    /// without FCS at a 1500-byte MTU): proof that jumbo frames crossed.
     pub rx_jumbo: u64,
 }
 
