@@ -4,6 +4,9 @@
 # A missing prerequisite is a failure with its reason, never a skip.
 
 RFL_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# The tests parse tools' output and do arithmetic on $EPOCHREALTIME, whose
+# decimal point follows the locale (a ',' under de_DE would break both).
+export LC_ALL=C
 
 # `fail` inside $(...), a pipeline or a background job would end only that
 # subshell, and the test would go on with "FAIL: ..." as a value (v=$(f)).
