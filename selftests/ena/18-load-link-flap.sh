@@ -57,8 +57,10 @@ carrier_downs() { # carrier_downs I: the netdev's carrier_down_count
 }
 model_rapid() { # 3 quick model link flaps on both functions
     local n d0 d1
-    d0=$(carrier_downs 0) d1=$(carrier_downs 1)
     stress_change_begin "3 rapid model link down/up on both functions"
+    # Read after the begin, which waited for the previous flap to settle: a
+    # late carrier drop of that one cannot count for these.
+    d0=$(carrier_downs 0) d1=$(carrier_downs 1)
     # Each request waits for the model's answer: every flap is applied.
     for n in 1 2 3; do
         : "$(ena_ctl link 0 down)" "$(ena_ctl link 1 down)"; sleep 0.3

@@ -6,7 +6,9 @@
 # the disks complete I/O. An open disk pins the driver's module (C: 6.12's
 # nvme_ns_open takes a reference on ctrl->ops->module, which is nvme;
 # rnvme's gendisks have rnvme as their owner), so rmmod must be refused
-# every time it is tried (refcnt > 0, "in use") and fio runs to completion
+# every time it is tried while fio runs (refcnt > 0, "in use"; the test
+# holds a disk open too, as fio's jobs close theirs before fio itself
+# exits) and fio runs to completion
 # with no error. The kernel log has no report; then the driver is
 # (re)loaded, regions written before the rmmod read back intact, and a fresh
 # write + verify pass has no error.
@@ -36,16 +38,22 @@ stress_fio_running load || fail "fio ended before the rmmod (make it larger)"
 refcnt=$(cat "/sys/module/$DRV/refcnt")
 log "fio running on ${targets[*]}; /sys/module/$DRV/refcnt = $refcnt"
 [ "$refcnt" -gt 0 ] || fail "/sys/module/$DRV/refcnt is 0 while fio has its disks open: an open disk must pin the driver"
+# fio's job processes close the disks before its main process exits: an
+# rmmod in that gap rightly succeeds (it did once, after 110 s of refusals).
+# A disk this shell holds open keeps the module pinned until fio's end has
+# been seen.
+exec {holder}< "${targets[0]}" || fail "cannot open ${targets[0]}"
 tries=0
 while stress_fio_running load; do
     if rmmod "$DRV" 2> "$STRESS_DIR/rmmod.err"; then
-        fail "rmmod $DRV succeeded while fio had its disks open (refcnt was $refcnt)"
+        fail "rmmod $DRV succeeded while fio and this test had its disks open (refcnt was $refcnt)"
     fi
     grep -q 'in use' "$STRESS_DIR/rmmod.err" || fail "rmmod $DRV refused for another reason: $(cat "$STRESS_DIR/rmmod.err")"
     tries=$((tries + 1))
     sleep 0.5
 done
 [ "$tries" -ge 3 ] || fail "only $tries rmmod attempt(s) while fio ran"
+exec {holder}<&-
 stress_fio_wait load 10
 stress_fio_ok load
 for d in "${DISKS[@]}"; do [ -e "$d" ] || fail "$d disappeared although rmmod was refused"; done
