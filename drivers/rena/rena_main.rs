@@ -889,7 +889,14 @@ impl Pair {
             w.add(txs::BYTES, u64::from(bytes));
         }
         ndev.completed_queue(self.idx, pkts, bytes);
-        if ndev.queue_stopped(self.idx) && tx.used + TX_WAKE_THRESHOLD < tx.depth && ok {
+        // Not while `down` tears the queues down: a queue woken after its
+        // `tx_disable` took packets that the BQL reset then forgot, and
+        // their completion hit BUG_ON in dql_completed (ena/16 under load).
+        if ndev.queue_stopped(self.idx)
+            && tx.used + TX_WAKE_THRESHOLD < tx.depth
+            && ok
+            && self.adapter.tx_live.load(Ordering::Acquire)
+        {
             ndev.wake_queue(self.idx);
             st.tx.add(txs::WAKES, 1);
         }
@@ -1312,6 +1319,9 @@ struct Adapter {
     #[pin]
     work: Work<Adapter>,
     stats: KVec<Pin<KBox<PairStats>>>,
+    /// The data path is up: TX clean-up may wake a stopped queue. Cleared
+    /// by `down` before it stops the queues; read under a ring's TX lock.
+    tx_live: AtomicBool,
     link_up: AtomicBool,
     link_event: AtomicBool,
     keepalive_ms: AtomicU64,
@@ -1835,6 +1845,10 @@ impl Adapter {
             }
             return Err(e);
         }
+        // BQL starts from zero before any pair can transmit.
+        for i in 0..pairs.len() {
+            dev.reset_queue(i as u32);
+        }
         {
             let _bh = net::bh_disable();
             for (p, slot) in pairs.iter().zip(self.xmit_slots.iter()) {
@@ -1844,12 +1858,12 @@ impl Adapter {
             }
         }
         for (i, p) in pairs.iter().enumerate() {
-            dev.reset_queue(i as u32);
             p.napi.link_queue(dev, i as u32);
             p.napi.enable();
         }
         st.pairs = pairs;
         st.up = true;
+        self.tx_live.store(true, Ordering::Release);
         dev.tx_start_all();
         dev.set_carrier(self.link_up.load(Ordering::Acquire));
         for p in st.pairs.iter() {
@@ -1868,6 +1882,17 @@ impl Adapter {
         }
         st.up = false;
         dev.set_carrier(false);
+        // No TX clean-up may wake a queue from here on: the flag is read
+        // under each ring's TX lock, so once every lock has been taken and
+        // released, a clean-up that saw it set has finished its wake, and
+        // `tx_disable` below stops the queues for good.
+        self.tx_live.store(false, Ordering::Release);
+        {
+            let _bh = net::bh_disable();
+            for p in st.pairs.iter() {
+                drop(p.napi.poller().tx.lock());
+            }
+        }
         dev.tx_disable();
         {
             let _bh = net::bh_disable();
@@ -2492,6 +2517,7 @@ impl pci::Driver for Rena {
                 mgmt <- new_mutex!(None),
                 work <- new_work!("rena::service"),
                 stats,
+                tx_live: AtomicBool::new(false),
                 link_up: AtomicBool::new(false),
                 link_event: AtomicBool::new(false),
                 keepalive_ms: AtomicU64::new(0),
