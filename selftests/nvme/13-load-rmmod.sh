@@ -35,9 +35,17 @@ stress_fio_start load --ioengine=libaio --direct=1 --bs=4k --rw=randwrite --iode
 sleep 4
 stress_disk_busy "${targets[0]}"
 stress_fio_running load || fail "fio ended before the rmmod (make it larger)"
-refcnt=$(cat "/sys/module/$DRV/refcnt")
+# The I/O seen may still be udev's probe of the disks just loaded (the C
+# driver's refcnt read 0 once, with fio's jobs starting a second later):
+# wait up to 60 s for fio's jobs to open them and pin the module.
+for ((k = 0; k < 60; k++)); do
+    read -r refcnt < "/sys/module/$DRV/refcnt"
+    [ "$refcnt" -gt 0 ] && break
+    stress_fio_running load || fail "fio ended before it was seen pinning $DRV"
+    sleep 1
+done
 log "fio running on ${targets[*]}; /sys/module/$DRV/refcnt = $refcnt"
-[ "$refcnt" -gt 0 ] || fail "/sys/module/$DRV/refcnt is 0 while fio has its disks open: an open disk must pin the driver"
+[ "$refcnt" -gt 0 ] || fail "/sys/module/$DRV/refcnt stayed 0 for 60 s while fio ran on its disks: an open disk must pin the driver"
 # fio's job processes close the disks before its main process exits: an
 # rmmod in that gap rightly succeeds (it did once, after 110 s of refusals).
 # A disk this shell holds open keeps the module pinned until fio's end has
