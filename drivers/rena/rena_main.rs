@@ -64,6 +64,16 @@ module_param_u32!(
     desc: "Test hook: the service work sleeps this long (ms) before it looks at the device; 0: off"
 );
 
+module_param_u32!(
+    TEST_DOWN_WINDOW_MS,
+    "test_down_window_ms",
+    default: 0,
+    min: 0,
+    max: 10_000,
+    perm: 0o600,
+    desc: "Test hook: taking the data path down, wait this long (ms) with the queues stopped and NAPI running, then poll every pair; 0: off"
+);
+
 type EnaBar = pci::Bar<{ reg::SIZE }>;
 
 /// A MAC address printed the usual way (`06:ed:a0:00:00:01`).
@@ -1338,6 +1348,10 @@ struct Adapter {
     log_limit: AtomicU32,
     rx_drops: AtomicU64,
     tx_drops: AtomicU64,
+    /// Packets `start_xmit` got on a queue with no live pair (a queue
+    /// woken while the data path was down: a bug, logged once per `up`).
+    xmit_down_drops: AtomicU64,
+    xmit_down_logged: AtomicBool,
 }
 
 impl_has_work! {
@@ -1863,6 +1877,7 @@ impl Adapter {
         }
         st.pairs = pairs;
         st.up = true;
+        self.xmit_down_logged.store(false, Ordering::Relaxed);
         self.tx_live.store(true, Ordering::Release);
         dev.tx_start_all();
         dev.set_carrier(self.link_up.load(Ordering::Acquire));
@@ -1894,6 +1909,9 @@ impl Adapter {
             }
         }
         dev.tx_disable();
+        if reset.is_none() {
+            self.test_down_window(st);
+        }
         {
             let _bh = net::bh_disable();
             for slot in self.xmit_slots.iter() {
@@ -1921,6 +1939,42 @@ impl Adapter {
         }
         // IRQs are freed before the NAPI instances they schedule.
         drop(pairs);
+    }
+
+    /// Test hook (`test_down_window_ms`): in a `down` without reset, with
+    /// the queues stopped but NAPI still running, waits and then polls
+    /// every pair, so a TX clean-up that wrongly wakes a queue here does so
+    /// every time; logs each queue woken meanwhile (its wake counter
+    /// moved) for rena-only/03-down-no-wake.sh.
+    fn test_down_window(&self, st: &State) {
+        let ms = TEST_DOWN_WINDOW_MS.get();
+        if ms == 0 {
+            return;
+        }
+        let wakes = |i: usize| self.stats.get(i).map_or(0, |s| s.tx.read()[txs::WAKES]);
+        let mut before: KVec<u64> = KVec::new();
+        for i in 0..st.pairs.len() {
+            if before.push(wakes(i), GFP_KERNEL).is_err() {
+                dev_err!(&*self.pdev, "down: test window skipped: no memory\n");
+                return;
+            }
+        }
+        dev_info!(&*self.pdev, "down: test window of {ms} ms\n");
+        msleep(ms);
+        {
+            // The polls run when bottom halves come back on, on this CPU.
+            let _bh = net::bh_disable();
+            for p in st.pairs.iter() {
+                p.napi.schedule();
+            }
+        }
+        msleep(ms);
+        for (i, b) in before.iter().enumerate() {
+            if wakes(i) != *b {
+                dev_err!(&*self.pdev, "down: queue {i} woken in the test window\n");
+            }
+        }
+        dev_info!(&*self.pdev, "down: test window over\n");
     }
 
     /// The 1 Hz health check (softirq): keep-alive, admin queue.
@@ -2114,7 +2168,18 @@ impl net::DeviceOperations for NetData {
         let pair = self.0.xmit_slots.get(q).map(|slot| slot.lock());
         match pair.as_deref() {
             Some(Some(p)) => p.poller().xmit(dev, skb),
-            _ => drop(skb),
+            _ => {
+                drop(pair);
+                drop(skb);
+                let a = &*self.0;
+                a.xmit_down_drops.fetch_add(1, Ordering::Relaxed);
+                if !a.xmit_down_logged.swap(true, Ordering::Relaxed) {
+                    dev_err!(
+                        &*a.pdev,
+                        "start_xmit on queue {q} while the data path is down: packet dropped\n"
+                    );
+                }
+            }
         }
         TxCode::Ok
     }
@@ -2130,6 +2195,7 @@ impl net::DeviceOperations for NetData {
         }
         s.rx_dropped += self.0.rx_drops.load(Ordering::Relaxed);
         s.tx_dropped += self.0.tx_drops.load(Ordering::Relaxed);
+        s.tx_dropped += self.0.xmit_down_drops.load(Ordering::Relaxed);
     }
 
     // Per-queue counters live as long as the adapter and keep counting
@@ -2530,6 +2596,8 @@ impl pci::Driver for Rena {
                 log_limit: AtomicU32::new(0),
                 rx_drops: AtomicU64::new(0),
                 tx_drops: AtomicU64::new(0),
+                xmit_down_drops: AtomicU64::new(0),
+                xmit_down_logged: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )?;
