@@ -233,6 +233,7 @@ bool rb_netif_subqueue_stopped(struct net_device *dev, u16 q)
 
 void rb_netif_tx_disable(struct net_device *dev) { netif_tx_disable(dev); }
 void rb_netif_tx_start_all_queues(struct net_device *dev) { netif_tx_start_all_queues(dev); }
+void rb_netif_tx_wake_all_queues(struct net_device *dev) { netif_tx_wake_all_queues(dev); }
 
 void rb_netdev_tx_sent_queue(struct net_device *dev, u16 q, unsigned int bytes)
 {

@@ -181,10 +181,19 @@ impl Device {
         unsafe { bindings::rb_netif_tx_disable(self.as_raw()) }
     }
 
-    /// Starts all TX queues.
+    /// Starts all TX queues (`netif_tx_start_all_queues`): right for a
+    /// device being opened, whose qdiscs are empty.
     pub fn tx_start_all(&self) {
         // SAFETY: Valid by the type invariant.
         unsafe { bindings::rb_netif_tx_start_all_queues(self.as_raw()) }
+    }
+
+    /// Wakes all TX queues (`netif_tx_wake_all_queues`): starts them and
+    /// reschedules their qdiscs, which may hold packets queued while the
+    /// queues were stopped by `tx_disable` on a device that stayed open.
+    pub fn tx_wake_all(&self) {
+        // SAFETY: Valid by the type invariant.
+        unsafe { bindings::rb_netif_tx_wake_all_queues(self.as_raw()) }
     }
 
     /// BQL: `bytes` were queued to the device on TX queue `q`.

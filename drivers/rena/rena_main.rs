@@ -1879,7 +1879,12 @@ impl Adapter {
         st.up = true;
         self.xmit_down_logged.store(false, Ordering::Relaxed);
         self.tx_live.store(true, Ordering::Release);
-        dev.tx_start_all();
+        // Wake, not start: when `up` follows a `down` of a device that
+        // stayed open (ethtool -L/-G, reset), packets queued in the qdisc
+        // meanwhile wait for a qdisc run that only a wake schedules. A UDP
+        // sender blocked on its socket buffer (full of exactly those
+        // packets) never sends again to trigger one (rena-only/03 stalled).
+        dev.tx_wake_all();
         dev.set_carrier(self.link_up.load(Ordering::Acquire));
         for p in st.pairs.iter() {
             p.napi.poller().unmask_irq();
@@ -1909,7 +1914,9 @@ impl Adapter {
             }
         }
         dev.tx_disable();
-        if reset.is_none() {
+        // Not in a down that resets (asked for, or forced below by a dead
+        // admin queue): the device may be broken and polls would log noise.
+        if reset.is_none() && self.admin.running.load(Ordering::Acquire) {
             self.test_down_window(st);
         }
         {
@@ -1951,10 +1958,10 @@ impl Adapter {
         if ms == 0 {
             return;
         }
-        let wakes = |i: usize| self.stats.get(i).map_or(0, |s| s.tx.read()[txs::WAKES]);
+        let wakes = |p: &LivePair| p.napi.poller().stats().tx.read()[txs::WAKES];
         let mut before: KVec<u64> = KVec::new();
-        for i in 0..st.pairs.len() {
-            if before.push(wakes(i), GFP_KERNEL).is_err() {
+        for p in st.pairs.iter() {
+            if before.push(wakes(p), GFP_KERNEL).is_err() {
                 dev_err!(&*self.pdev, "down: test window skipped: no memory\n");
                 return;
             }
@@ -1969,8 +1976,8 @@ impl Adapter {
             }
         }
         msleep(ms);
-        for (i, b) in before.iter().enumerate() {
-            if wakes(i) != *b {
+        for (i, (p, b)) in st.pairs.iter().zip(before.iter()).enumerate() {
+            if wakes(p) != *b {
                 dev_err!(&*self.pdev, "down: queue {i} woken in the test window\n");
             }
         }
