@@ -224,7 +224,15 @@ void rb_netdev_set_mtu(struct net_device *dev, unsigned int mtu) { WRITE_ONCE(de
 bool rb_netif_running(const struct net_device *dev) { return netif_running(dev); }
 bool rb_netif_carrier_ok(const struct net_device *dev) { return netif_carrier_ok(dev); }
 void rb_netif_stop_subqueue(struct net_device *dev, u16 q) { netif_stop_subqueue(dev, q); }
-void rb_netif_wake_subqueue(struct net_device *dev, u16 q) { netif_wake_subqueue(dev, q); }
+/*
+ * A wake schedules the queue's qdisc, which register_netdevice() attaches:
+ * before that the pointer is NULL, and a safe caller may hold the device.
+ */
+void rb_netif_wake_subqueue(struct net_device *dev, u16 q)
+{
+	if (READ_ONCE(dev->reg_state) != NETREG_UNINITIALIZED)
+		netif_wake_subqueue(dev, q);
+}
 
 bool rb_netif_subqueue_stopped(struct net_device *dev, u16 q)
 {
@@ -233,7 +241,11 @@ bool rb_netif_subqueue_stopped(struct net_device *dev, u16 q)
 
 void rb_netif_tx_disable(struct net_device *dev) { netif_tx_disable(dev); }
 void rb_netif_tx_start_all_queues(struct net_device *dev) { netif_tx_start_all_queues(dev); }
-void rb_netif_tx_wake_all_queues(struct net_device *dev) { netif_tx_wake_all_queues(dev); }
+void rb_netif_tx_wake_all_queues(struct net_device *dev)
+{
+	if (READ_ONCE(dev->reg_state) != NETREG_UNINITIALIZED)
+		netif_tx_wake_all_queues(dev);
+}
 
 void rb_netdev_tx_sent_queue(struct net_device *dev, u16 q, unsigned int bytes)
 {

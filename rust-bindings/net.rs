@@ -149,7 +149,8 @@ impl Device {
         }
     }
 
-    /// Wakes TX queue `q`.
+    /// Wakes TX queue `q` (nothing before the device is registered: it has
+    /// no qdisc to schedule yet).
     pub fn wake_queue(&self, q: u32) {
         if let Some(q) = self.queue(q) {
             // SAFETY: Valid; `q` is in range.
@@ -189,10 +190,13 @@ impl Device {
     }
 
     /// Wakes all TX queues (`netif_tx_wake_all_queues`): starts them and
-    /// reschedules their qdiscs, which may hold packets queued while the
-    /// queues were stopped by `tx_disable` on a device that stayed open.
+    /// reschedules the qdisc of each one that was stopped, which may hold
+    /// packets queued while `tx_disable` had stopped the queues of a device
+    /// that stayed open. Does nothing before the device is registered (it
+    /// has no qdiscs yet).
     pub fn tx_wake_all(&self) {
-        // SAFETY: Valid by the type invariant.
+        // SAFETY: Valid by the type invariant; the C helper skips a device
+        // that is not registered yet, whose queues have no qdisc.
         unsafe { bindings::rb_netif_tx_wake_all_queues(self.as_raw()) }
     }
 
