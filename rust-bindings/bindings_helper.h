@@ -140,7 +140,6 @@ void rb_netif_stop_subqueue(struct net_device *dev, u16 q);
 void rb_netif_wake_subqueue(struct net_device *dev, u16 q);
 bool rb_netif_subqueue_stopped(struct net_device *dev, u16 q);
 void rb_netif_tx_disable(struct net_device *dev);
-void rb_netif_tx_start_all_queues(struct net_device *dev);
 void rb_netif_tx_wake_all_queues(struct net_device *dev);
 void rb_netdev_tx_sent_queue(struct net_device *dev, u16 q, unsigned int bytes);
 void rb_netdev_tx_completed_queue(struct net_device *dev, u16 q, unsigned int pkts,

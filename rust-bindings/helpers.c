@@ -225,13 +225,21 @@ bool rb_netif_running(const struct net_device *dev) { return netif_running(dev);
 bool rb_netif_carrier_ok(const struct net_device *dev) { return netif_carrier_ok(dev); }
 void rb_netif_stop_subqueue(struct net_device *dev, u16 q) { netif_stop_subqueue(dev, q); }
 /*
- * A wake schedules the queue's qdisc, which register_netdevice() attaches:
- * before that the pointer is NULL, and a safe caller may hold the device.
+ * A wake schedules the queue's qdisc. register_netdevice() attaches one
+ * (noop_qdisc first; never NULL again) only after it has marked the device
+ * registered, or not at all if registration fails, and a safe caller may
+ * hold the device before, during or after that: a queue whose qdisc is
+ * still NULL is skipped.
  */
+static void rb_wake_txq(struct netdev_queue *txq)
+{
+	if (rcu_access_pointer(txq->qdisc))
+		netif_tx_wake_queue(txq);
+}
+
 void rb_netif_wake_subqueue(struct net_device *dev, u16 q)
 {
-	if (READ_ONCE(dev->reg_state) != NETREG_UNINITIALIZED)
-		netif_wake_subqueue(dev, q);
+	rb_wake_txq(netdev_get_tx_queue(dev, q));
 }
 
 bool rb_netif_subqueue_stopped(struct net_device *dev, u16 q)
@@ -240,11 +248,13 @@ bool rb_netif_subqueue_stopped(struct net_device *dev, u16 q)
 }
 
 void rb_netif_tx_disable(struct net_device *dev) { netif_tx_disable(dev); }
-void rb_netif_tx_start_all_queues(struct net_device *dev) { netif_tx_start_all_queues(dev); }
+/* netif_tx_wake_all_queues(), queue by queue through rb_wake_txq(). */
 void rb_netif_tx_wake_all_queues(struct net_device *dev)
 {
-	if (READ_ONCE(dev->reg_state) != NETREG_UNINITIALIZED)
-		netif_tx_wake_all_queues(dev);
+	unsigned int i;
+
+	for (i = 0; i < dev->num_tx_queues; i++)
+		rb_wake_txq(netdev_get_tx_queue(dev, i));
 }
 
 void rb_netdev_tx_sent_queue(struct net_device *dev, u16 q, unsigned int bytes)

@@ -149,8 +149,8 @@ impl Device {
         }
     }
 
-    /// Wakes TX queue `q` (nothing before the device is registered: it has
-    /// no qdisc to schedule yet).
+    /// Wakes TX queue `q`; does nothing while the queue has no qdisc yet
+    /// (before `register_netdevice` attaches one).
     pub fn wake_queue(&self, q: u32) {
         if let Some(q) = self.queue(q) {
             // SAFETY: Valid; `q` is in range.
@@ -182,21 +182,14 @@ impl Device {
         unsafe { bindings::rb_netif_tx_disable(self.as_raw()) }
     }
 
-    /// Starts all TX queues (`netif_tx_start_all_queues`): right for a
-    /// device being opened, whose qdiscs are empty.
-    pub fn tx_start_all(&self) {
-        // SAFETY: Valid by the type invariant.
-        unsafe { bindings::rb_netif_tx_start_all_queues(self.as_raw()) }
-    }
-
     /// Wakes all TX queues (`netif_tx_wake_all_queues`): starts them and
     /// reschedules the qdisc of each one that was stopped, which may hold
     /// packets queued while `tx_disable` had stopped the queues of a device
-    /// that stayed open. Does nothing before the device is registered (it
-    /// has no qdiscs yet).
+    /// that stayed open. A queue with no qdisc yet (before
+    /// `register_netdevice` attaches one) is left as it is.
     pub fn tx_wake_all(&self) {
-        // SAFETY: Valid by the type invariant; the C helper skips a device
-        // that is not registered yet, whose queues have no qdisc.
+        // SAFETY: Valid by the type invariant; the C helper skips every
+        // queue whose qdisc pointer is still NULL.
         unsafe { bindings::rb_netif_tx_wake_all_queues(self.as_raw()) }
     }
 

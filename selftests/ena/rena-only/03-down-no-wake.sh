@@ -89,8 +89,8 @@ flood_arrives() { # flood_arrives WHAT: function 1 receives >= 100 packets withi
     flood_state
     fail "the flood did not reach ${ENA_IF[1]} $1 (rx_packets $start -> ${now:-?} in 30 s; state above)"
 }
-# What a stalled flood leaves behind: the sender's state, function 0's TX
-# counters, qdisc and neighbours.
+# What a stalled flood leaves behind: the sender's wait channel, function
+# 0's TX counters, neighbours, link counters and BQL, the model's queues.
 flood_state() {
     local st l
     for st in /proc/[0-9]*/stat; do # the sender: timeout's child
